@@ -1,0 +1,27 @@
+/*-------------------------------------------------------------------------
+ *
+ * retrieval.c
+ *	  Module entry point of the retrieval extension.
+ *
+ * Only process-wide initialisation lives here: each subsystem registers
+ * its own settings through one init call, in dependency order.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "simd/distance_settings.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	distance_settings_init();
+	MarkGUCPrefixReserved("retrieval");
+}

@@ -1,0 +1,82 @@
+-- The main job's searches.  What it shows grows with the extension; today
+-- (before the BM25 index and the embedding model exist) it is a stand-in:
+-- the vector type.  Each page gets a 1024-dimensional hashed TF-IDF vector
+-- (lexemes from PostgreSQL's english text search configuration, hashed
+-- into 1024 signed buckets, L2-normalised) and searches are exact k-nearest
+-- neighbour queries by cosine distance (<=>) over those vectors.
+\set ON_ERROR_STOP on
+\pset footer off
+
+\echo
+\echo == corpus
+SELECT count(*) AS pages, pg_size_pretty(sum(length(body))::bigint) AS text FROM docs;
+
+\echo
+\echo == building hashed TF-IDF vectors (vector(1024)) for every page
+\timing off
+CREATE TABLE doc_terms AS
+	SELECT d.id, t.lexeme, coalesce(array_length(t.positions, 1), 1) AS tf
+	FROM docs d, unnest(to_tsvector('english', d.title || ' ' || d.body)) t;
+CREATE TABLE idf AS
+	SELECT lexeme, ln((SELECT count(*) FROM docs)::float8 / count(*)) AS idf
+	FROM doc_terms GROUP BY lexeme;
+CREATE UNIQUE INDEX ON idf (lexeme);
+
+-- hashed, signed TF-IDF over an array of (lexeme, tf) pairs -> vector(1024)
+CREATE FUNCTION hashed_tfidf(lexemes text[], tfs int[]) RETURNS vector(1024)
+LANGUAGE sql STABLE AS $$
+	SELECT l2_normalize(array_agg(coalesce(w, 0) ORDER BY b)::real[]::vector(1024))
+	FROM generate_series(0, 1023) b
+	LEFT JOIN (
+		SELECT (hashtext(l) & 1023) AS bucket,
+		       sum(CASE WHEN hashtext(l || '#') & 1 = 0 THEN 1 ELSE -1 END
+		           * (1 + ln(tf)) * coalesce(i.idf, 0)) AS w
+		FROM unnest(lexemes, tfs) u(l, tf) LEFT JOIN idf i ON i.lexeme = u.l
+		GROUP BY 1
+	) weights ON weights.bucket = b
+$$;
+
+CREATE FUNCTION query_vector(q text) RETURNS vector(1024) LANGUAGE sql STABLE AS $$
+	SELECT hashed_tfidf(array_agg(lexeme), array_agg(coalesce(array_length(positions, 1), 1)))
+	FROM unnest(to_tsvector('english', q))
+$$;
+
+ALTER TABLE docs ADD COLUMN embedding vector(1024);
+\timing on
+UPDATE docs d SET embedding = hashed_tfidf(t.lexemes, t.tfs)
+FROM (SELECT id, array_agg(lexeme) lexemes, array_agg(tf) tfs FROM doc_terms GROUP BY id) t
+WHERE t.id = d.id;
+\timing off
+SELECT count(embedding) AS pages_with_vectors, max(vector_dims(embedding)) AS dims,
+       round(avg(vector_norm(embedding))::numeric, 3) AS mean_norm
+FROM docs;
+
+\echo
+\echo == search: exact top 5 by cosine distance (ORDER BY embedding <=> query LIMIT 5)
+\timing on
+SELECT title, round((embedding <=> q)::numeric, 3) AS distance
+FROM docs, query_vector('create an index without locking out writes') q ORDER BY embedding <=> q LIMIT 5;
+
+SELECT title, round((embedding <=> q)::numeric, 3) AS distance
+FROM docs, query_vector('streaming replication standby server') q ORDER BY embedding <=> q LIMIT 5;
+
+SELECT title, round((embedding <=> q)::numeric, 3) AS distance
+FROM docs, query_vector('vacuum reclaims space from dead tuples') q ORDER BY embedding <=> q LIMIT 5;
+
+\echo
+\echo == more like this: pages nearest to "CREATE INDEX" (L2 distance <->)
+SELECT d.title, round((d.embedding <-> s.embedding)::numeric, 3) AS l2
+FROM docs d, (SELECT embedding FROM docs WHERE page = 'sql-createindex.html') s
+WHERE d.page <> 'sql-createindex.html'
+ORDER BY d.embedding <-> s.embedding LIMIT 5;
+
+\echo
+\echo == centroid: avg(vector) of the SQL command reference, and the pages nearest to it
+SELECT d.title, round((d.embedding <=> c.centroid)::numeric, 3) AS distance
+FROM docs d, (SELECT avg(embedding) AS centroid FROM docs WHERE page LIKE 'sql-%') c
+ORDER BY d.embedding <=> c.centroid LIMIT 5;
+\timing off
+
+\echo
+\echo == SIMD distance kernels of this CPU
+SELECT * FROM distance_kernels();
