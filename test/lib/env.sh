@@ -9,7 +9,7 @@
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 if [ -x "$PG_CONFIG" ]; then
 	PGBIN=$("$PG_CONFIG" --bindir)
-	PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+	PGXS_DIR=$(realpath "$(dirname "$("$PG_CONFIG" --pgxs)")/../..")
 fi
 SERVER_USER=${SERVER_USER:-postgres}
 
@@ -47,7 +47,7 @@ install_packages() {
 		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
 	fi
 	PGBIN=$("$PG_CONFIG" --bindir)
-	PGXS_DIR=$(dirname "$("$PG_CONFIG" --pgxs)")/..
+	PGXS_DIR=$(realpath "$(dirname "$("$PG_CONFIG" --pgxs)")/../..")
 }
 
 build_and_install() {

@@ -43,7 +43,7 @@ run_regress() {
 }
 
 run_pgtap() {
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS retrieval_tap" -c "CREATE DATABASE retrieval_tap" &&
+	PGOPTIONS="-c client_min_messages=warning" psql -X -q -d postgres -c "DROP DATABASE IF EXISTS retrieval_tap" -c "CREATE DATABASE retrieval_tap" &&
 		pg_prove --dbname retrieval_tap --host "$PGHOST" --port "$PGPORT" --username postgres \
 			--failures test/pgtap/*.sql
 }

@@ -96,10 +96,12 @@ class Cluster:
     def create_database(self, name, extension="retrieval"):
         """CREATE DATABASE name (and CREATE EXTENSION in it); returns a
         connection to it."""
-        with self.connect() as admin:
+        admin = self.connect()
+        try:
             with admin.cursor() as cur:
                 cur.execute("CREATE DATABASE %s" % name)
-        admin.close()
+        finally:
+            admin.close()
         conn = self.connect(name)
         if extension:
             with conn.cursor() as cur:

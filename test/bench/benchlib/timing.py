@@ -75,3 +75,37 @@ def median_of_runs(per_run, key):
         return None
     return {"median": float(np.median(vals)), "min": float(min(vals)),
             "max": float(max(vals)), "runs": len(vals)}
+
+
+class MachineBusy:
+    """Average number of busy CPUs (all processes) between two points, from
+    /proc/stat: shows whether something else competed with the benchmark.
+
+        busy = MachineBusy(); ...; busy.cores()  -> e.g. 1.05
+    """
+    def __init__(self):
+        self.start = self._read()
+
+    @staticmethod
+    def _read():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
+        # guest time is already included in user/nice
+        total = sum(fields[:8])
+        steal = fields[7] if len(fields) > 7 else 0
+        return total, idle, steal, time.monotonic()
+
+    def cores(self):
+        total, idle, _, t = self._read()
+        t0, i0, _, m0 = self.start
+        ticks = os.sysconf("SC_CLK_TCK")
+        elapsed = t - m0
+        if elapsed <= 0:
+            return None
+        return ((total - t0) - (idle - i0)) / ticks / elapsed
+
+    def steal_fraction(self):
+        total, _, steal, _ = self._read()
+        t0, _, s0, _ = self.start
+        return (steal - s0) / (total - t0) if total > t0 else 0.0
