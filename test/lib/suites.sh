@@ -3,7 +3,7 @@
 # Called by test/all.sh as the unprivileged server account, from a private
 # copy of the source tree (pg_regress and prove write their results there).
 #
-#   suites.sh [suite ...]      default: all of lint regress pgtap isolation client tap
+#   suites.sh [suite ...]      default: all of lint regress pgtap isolation client tap embed
 #
 # Prints one line per suite and a final "suites: N passed, M failed" line;
 # exits non-zero when any suite failed.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 source test/lib/env.sh
 
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(lint regress pgtap isolation client tap)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(lint regress pgtap isolation client tap embed)
 
 CLUSTER=$(mktemp -d /tmp/retrieval-cluster.XXXXXX)
 cleanup() { test/lib/cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; }
@@ -22,7 +22,7 @@ trap cleanup EXIT
 export PGHOST=$CLUSTER PGPORT=5432 PGUSER=postgres
 need_cluster=0
 for s in "${SUITES[@]}"; do
-	case "$s" in regress | pgtap | isolation | client) need_cluster=1 ;; esac
+	case "$s" in regress | pgtap | isolation | client | embed) need_cluster=1 ;; esac
 done
 if [ $need_cluster = 1 ]; then
 	log "starting a throwaway cluster in $CLUSTER"
@@ -58,6 +58,14 @@ run_isolation() {
 
 run_client() {
 	(cd test/client && bash run.sh)
+}
+
+# The default embedding model against its oracles (TF.js outputs, 5,019
+# tokenizer cases), read in place from $SHARED_DATA/../reference/use-lite;
+# skipped with a message when they are absent.  Debian's python3 on purpose
+# (python3-psycopg2, python3-numpy), not whatever python3 is first on PATH.
+run_embed() {
+	/usr/bin/python3 test/embed/check_reference.py
 }
 
 run_tap() {

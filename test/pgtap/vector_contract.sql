@@ -8,7 +8,7 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION retrieval;
 RESET client_min_messages;
 
-SELECT plan(113);
+SELECT plan(124);
 
 -- the extension itself
 SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'), '0.1.0', 'version 0.1.0');
@@ -64,8 +64,8 @@ SELECT is_strict('cosine_distance', ARRAY['vector', 'vector']);
 SELECT is_strict('subvector', ARRAY['vector', 'integer', 'integer']);
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval')
-             AND p.provolatile <> 'i' AND p.proname <> 'distance_kernels'),
-          0, 'every function but distance_kernels() is IMMUTABLE');
+             AND p.provolatile <> 'i' AND p.proname NOT IN ('distance_kernels', 'retrieval_am_handler')),
+          0, 'every function but distance_kernels() and the AM handler is IMMUTABLE');
 SELECT volatility_is('distance_kernels', ARRAY[]::text[], 'volatile');
 
 -- aggregates
@@ -160,6 +160,29 @@ SELECT throws_ok($$SELECT avg(v) FROM (VALUES ('[1]'::vector), ('[1,2]')) t(v)$$
                  'aggregate over mixed dimensions: data_exception');
 SELECT lives_ok($$SELECT NULL::vector(16000)$$, 'vector(16000) is a valid type');
 SELECT lives_ok($$SELECT ('[' || repeat('0,', 15999) || '0]')::vector(16000)$$, '16000 dimensions accepted');
+
+-- the index access method and its vector operator classes
+SELECT is((SELECT amtype::text FROM pg_am WHERE amname = 'retrieval'), 'i', 'retrieval is an index access method');
+SELECT has_opclass('vector_l2_ops');
+SELECT has_opclass('vector_ip_ops');
+SELECT has_opclass('vector_cosine_ops');
+SELECT results_eq(
+	$$SELECT c.opcname::text COLLATE "default", o.oprname::text COLLATE "default"
+	  FROM pg_opclass c JOIN pg_amop a ON a.amopfamily = c.opcfamily JOIN pg_operator o ON o.oid = a.amopopr
+	  WHERE c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval') ORDER BY 1$$,
+	$$VALUES ('vector_cosine_ops', '<=>'), ('vector_ip_ops', '<#>'), ('vector_l2_ops', '<->')$$,
+	'each vector operator class orders by its distance operator');
+SELECT is((SELECT bool_and(a.amoppurpose = 'o') FROM pg_amop a JOIN pg_opclass c ON a.amopfamily = c.opcfamily
+           WHERE c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval')), true,
+          'operators of the retrieval classes are ordering operators');
+SELECT is((SELECT count(*)::int FROM pg_opclass WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval') AND opcdefault),
+          0, 'no default vector operator class: the metric is always explicit');
+SELECT is(current_setting('retrieval.ef_search'), '40', 'retrieval.ef_search defaults to 40');
+SELECT throws_ok($$SET retrieval.ef_search = 0$$, '22023', NULL, 'ef_search below 1 refused');
+SELECT throws_ok($$CREATE TEMP TABLE t_opt (v vector(3)); CREATE INDEX ON t_opt USING retrieval (v vector_l2_ops) WITH (m = 1)$$,
+                 '22023', NULL, 'm out of range refused');
+SELECT throws_ok($$CREATE TEMP TABLE t_nodim (v vector); CREATE INDEX ON t_nodim USING retrieval (v vector_l2_ops)$$,
+                 '22023', 'column does not have dimensions', 'index needs a dimension');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -109,3 +109,48 @@ class MachineBusy:
         total, _, steal, _ = self._read()
         t0, _, s0, _ = self.start
         return (steal - s0) / (total - t0) if total > t0 else 0.0
+
+
+class BusyAccumulator:
+    """MachineBusy summed over many short intervals (e.g. one per query of
+    one setting, when settings are interleaved query by query)."""
+    def __init__(self):
+        self.busy_ticks = self.total_ticks = self.steal_ticks = 0
+        self.elapsed = 0.0
+        self._start = None
+
+    def start(self):
+        self._start = MachineBusy._read()
+
+    def stop(self):
+        total, idle, steal, t = MachineBusy._read()
+        t0, i0, s0, m0 = self._start
+        self.busy_ticks += (total - t0) - (idle - i0)
+        self.total_ticks += total - t0
+        self.steal_ticks += steal - s0
+        self.elapsed += t - m0
+
+    def cores(self):
+        if self.elapsed <= 0:
+            return None
+        return self.busy_ticks / os.sysconf("SC_CLK_TCK") / self.elapsed
+
+    def steal_fraction(self):
+        return self.steal_ticks / self.total_ticks if self.total_ticks else 0.0
+
+
+def wait_for_quiet(max_wait, threshold=0.3, interval=1.0):
+    """Wait (at most max_wait s) until the machine is quiet: fewer than
+    `threshold` CPUs busy over the last `interval` s.  Returns the seconds
+    waited, or None when the machine never got quiet.  max_wait <= 0 is a
+    no-op (returns 0)."""
+    if max_wait <= 0:
+        return 0.0
+    start = time.monotonic()
+    while True:
+        b = MachineBusy()
+        time.sleep(interval)
+        if b.cores() < threshold:
+            return time.monotonic() - start
+        if time.monotonic() - start >= max_wait:
+            return None

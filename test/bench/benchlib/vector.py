@@ -20,15 +20,25 @@ from . import report
 from .cluster import Cluster
 from .data import copy_vectors, read_fvecs, read_ivecs, vector_literal
 from .paths import BENCH_DIR, PG_CONFIG, ROOT, Skip, data_path, log
-from .timing import BackendClock, MachineBusy, median_of_runs, summarize
+from .timing import (BackendClock, BusyAccumulator, MachineBusy, median_of_runs,
+                     summarize, wait_for_quiet)
 
 GLOVE = ("ann", "glove100-200k")
 QUERY = "SELECT id FROM items ORDER BY v <=> %s::vector LIMIT 10"
+# Same plan shape (seq scan, fetch v, one function call per row, bounded
+# sort) without the distance: the executor's floor under QUERY.
+BASELINE = ("SELECT id FROM items ORDER BY (vector_dims(v) + id + length(%s))::float8 "
+            "LIMIT 10")
 K = 10
 # Cluster settings for every vector benchmark (on top of test/lib/cluster.sh's).
+# shared_buffers 1GB: a seq scan of a table larger than shared_buffers/4
+# goes through a 256 kB ring buffer and re-reads every page from the OS page
+# cache (read() syscalls) on every query; the 87 MB table would be just
+# over that limit with cluster.sh's 256MB.  Keeping it in shared buffers
+# measures the distance and executor cost, not the page copying.
 # JIT off: its compile time would be noise, not vector cost (the plan is
 # below jit_above_cost anyway, see the EXPLAIN in the output).
-CLUSTER_GUCS = {"jit": "off"}
+CLUSTER_GUCS = {"shared_buffers": "1GB", "jit": "off"}
 
 
 def register(subparsers):
@@ -40,6 +50,9 @@ def register(subparsers):
         p.add_argument("--runs", type=int, default=3,
                        help="repeat each measurement this many times (default 3); "
                             "figures are medians over runs")
+        p.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
+                       help="before each measurement wait up to SECONDS for the machine "
+                            "to be idle (< 0.3 CPUs busy by other processes); default 0")
         if name != "kernels":
             p.add_argument("--queries", type=int, default=100,
                            help="queries per run (default 100, max 10000)")
@@ -96,23 +109,51 @@ def _recall(results, gt, dist):
     return float(np.mean(strict)), float(np.mean(ties))
 
 
-def _measure(cur, clock, literals, gt, dist, warmup=3):
-    for lit in literals[:warmup]:
-        cur.execute(QUERY, (lit,))
-        cur.fetchall()
-    walls, cpus, ids = [], [], []
-    busy = MachineBusy()
-    for lit in literals:
-        rows, wall, cpu = clock.run(cur, QUERY, (lit,))
-        walls.append(wall)
-        cpus.append(cpu)
-        ids.append([r[0] for r in rows])
-    strict, ties = _recall(ids, gt, dist)
-    w, c = summarize(walls), summarize(cpus)
-    return {"wall_median": w["median"], "wall_p95": w["p95"],
-            "cpu_median": c["median"] if c else None, "cpu_p95": c["p95"] if c else None,
-            "recall": strict, "recall_ties": ties, "ids": ids,
-            "busy_cores": busy.cores(), "steal": busy.steal_fraction()}
+def _set_config(cur, setting, workers):
+    """SET the kernel and worker count; returns the active kernel's name."""
+    base_line = setting == "baseline"
+    cur.execute("SET retrieval.distance_kernel = %s", ("auto" if base_line else setting,))
+    cur.execute("SET max_parallel_workers_per_gather = %d" % workers)
+    return "-" if base_line else _scalar(cur, "SELECT name FROM distance_kernels() WHERE active")
+
+
+def _measure_interleaved(cur, clock, configs, literals, gt, dist, run, warmup=2):
+    """One run: every query under every configuration, interleaved query by
+    query (the order of the configurations rotates with the query), so that
+    a slow phase of a shared machine hits all configurations alike and
+    their ratios stay meaningful.  Returns {config: measurement}."""
+    data = {c: {"walls": [], "cpus": [], "ids": [], "busy": BusyAccumulator()}
+            for c in configs}
+    active = {}
+    for c in configs:
+        active[c] = _set_config(cur, *c)
+        query = BASELINE if c[0] == "baseline" else QUERY
+        for lit in literals[:warmup]:
+            cur.execute(query, (lit,))
+            cur.fetchall()
+    n = len(configs)
+    for qi, lit in enumerate(literals):
+        shift = (qi + run) % n
+        for c in configs[shift:] + configs[:shift]:
+            _set_config(cur, *c)
+            d = data[c]
+            d["busy"].start()
+            rows, wall, cpu = clock.run(cur, BASELINE if c[0] == "baseline" else QUERY, (lit,))
+            d["busy"].stop()
+            d["walls"].append(wall)
+            d["cpus"].append(cpu)
+            d["ids"].append([r[0] for r in rows])
+    out = {}
+    for c, d in data.items():
+        strict, ties = (None, None) if c[0] == "baseline" else _recall(d["ids"], gt, dist)
+        w, cp = summarize(d["walls"]), summarize(d["cpus"])
+        out[c] = {"wall_median": w["median"], "wall_p95": w["p95"],
+                  "cpu_median": cp["median"] if cp else None,
+                  "cpu_p95": cp["p95"] if cp else None,
+                  "recall": strict, "recall_ties": ties, "ids": d["ids"],
+                  "busy_cores": d["busy"].cores(), "steal": d["busy"].steal_fraction(),
+                  "active": active[c]}
+    return out
 
 
 def _scalar(cur, sql, params=None):
@@ -176,43 +217,45 @@ def run_seqscan(args):
         configs = [(s, 0) for s in settings]
         if not args.no_parallel and default_workers > 0:
             configs.append(("auto", default_workers))
+        configs.append(("baseline", 0))
         out["plans"] = {}
         for workers in sorted({w for _, w in configs}):
             cur.execute("SET max_parallel_workers_per_gather = %d" % workers)
             cur.execute("EXPLAIN " + QUERY, (literals[0],))
             out["plans"][workers] = [r[0] for r in cur.fetchall()]
-        # Warm the buffer cache once before timing.
-        cur.execute("SELECT count(*) FROM items WHERE v IS NOT NULL")
+        # Warm the buffer cache once before timing (pg_prewarm is in contrib,
+        # which may not be installed; a full scan that touches v does it).
+        cur.execute("SELECT count(*) FROM items WHERE vector_dims(v) > 0")
+        out["shared_buffers"] = _scalar(cur, "SHOW shared_buffers")
 
         per = {c: [] for c in configs}
         active = {}
         for run in range(args.runs):
-            # Rotate the order so no setting always goes first.
-            rot = configs[run % len(configs):] + configs[:run % len(configs)]
-            for setting, workers in rot:
-                cur.execute("SET retrieval.distance_kernel = %s", (setting,))
-                cur.execute("SET max_parallel_workers_per_gather = %d" % workers)
-                active[(setting, workers)] = _scalar(
-                    cur, "SELECT name FROM distance_kernels() WHERE active")
-                log("run %d/%d: kernel=%s (active %s), workers=%d"
-                    % (run + 1, args.runs, setting, active[(setting, workers)], workers))
-                per[(setting, workers)].append(_measure(cur, clock, literals, gt, dist))
+            log("run %d/%d: %d queries x %s" % (
+                run + 1, args.runs, nq, ", ".join("%s/%d workers" % c for c in configs)))
+            waited = wait_for_quiet(args.quiet_wait)
+            for c, m in _measure_interleaved(cur, clock, configs, literals, gt, dist,
+                                             run).items():
+                m["quiet_wait_s"] = waited
+                active[c] = m.pop("active")
+                per[c].append(m)
         conn.close()
 
     # Every setting must return the same neighbours (same data, same metric).
     ref_ids = per[configs[0]][0]["ids"]
+    out["baseline_query"] = BASELINE % "'<query>'"
     out["settings"] = []
     scalar_key = ("scalar", 0) if ("scalar", 0) in per else None
     for key in configs:
         runs = per[key]
         entry = {"kernel": key[0], "active": active[key], "workers": key[1],
                  "per_run": [{k: v for k, v in r.items() if k != "ids"} for r in runs],
-                 "differing_queries_vs_first": sum(
+                 "differing_queries_vs_first": None if key[0] == "baseline" else sum(
                      1 for r in runs for a, b in zip(r["ids"], ref_ids) if a != b)}
         for stat in ("wall_median", "wall_p95", "cpu_median", "cpu_p95", "recall",
                      "recall_ties", "busy_cores", "steal"):
             entry[stat] = median_of_runs(runs, stat)
-        if scalar_key and key != scalar_key:
+        if scalar_key and key != scalar_key and key[0] != "baseline":
             for stat in ("wall_median", "cpu_median"):
                 ratios = [{"r": s[stat] / r[stat]} for s, r in zip(per[scalar_key], runs)
                           if s[stat] and r[stat]]
@@ -237,11 +280,12 @@ def run_kernels(args):
     invocations, busy = [], []
     for run in range(args.runs):
         log("kernel_bench run %d/%d" % (run + 1, args.runs))
+        waited = wait_for_quiet(args.quiet_wait)
         b = MachineBusy()
         outp = subprocess.run([exe, "--tsv", "--runs", str(args.kernel_runs),
                                "--min-ms", str(args.kernel_min_ms)],
                               capture_output=True, text=True)
-        busy.append({"v": b.cores()})
+        busy.append({"v": b.cores(), "quiet_wait_s": waited})
         if outp.returncode != 0:
             raise RuntimeError("kernel_bench failed:\n" + outp.stderr)
         lines = outp.stdout.strip().splitlines()
@@ -259,7 +303,8 @@ def run_kernels(args):
     out = {"command": "%s --tsv --runs %d --min-ms %g" % (
         os.path.relpath(exe, ROOT), args.kernel_runs, args.kernel_min_ms),
         "invocations": args.runs, "kernels": kernels, "cells": [],
-        "busy_cores": median_of_runs(busy, "v")}
+        "busy_cores": median_of_runs(busy, "v"),
+        "quiet_waits_s": [b["quiet_wait_s"] for b in busy]}
     seen = []
     for row in invocations[0]:
         fk = (row["function"], int(row["dim"]))
@@ -288,16 +333,24 @@ def seqscan_table(s, markdown=False):
     rows = []
     for e in s["settings"]:
         cpu = e["cpu_median"]
+        if e["kernel"] == "baseline":
+            recall = "-"
+        elif e["recall_ties"]["median"] == e["recall"]["median"]:
+            recall = "%.3f" % e["recall"]["median"]
+        else:
+            recall = "%.3f (ties %.3f)" % (e["recall"]["median"], e["recall_ties"]["median"])
         rows.append([
+            "baseline (no distance)" if e["kernel"] == "baseline" else
             "%s (%s)" % (e["kernel"], e["active"]) if e["kernel"] != e["active"] else e["kernel"],
-            str(e["workers"]),
+            "%d (CPU: leader only)" % e["workers"] if e["workers"] else "0",
             report.fmt_spread(e["wall_median"], 1), report.fmt_spread(e["wall_p95"], 1),
             report.fmt_spread(cpu, 1), report.fmt_spread(e["cpu_p95"], 1),
-            "%.0f" % (cpu["median"] * 1e6 / s["rows"]) if cpu else "n/a",
-            "%.3f" % e["recall"]["median"] if e["recall_ties"]["median"] == e["recall"]["median"]
-            else "%.3f (ties %.3f)" % (e["recall"]["median"], e["recall_ties"]["median"]),
-            report.fmt_spread(e.get("speedup_wall_median"), 2, "x") if "speedup_wall_median" in e else "1",
-            report.fmt_spread(e.get("speedup_cpu_median"), 2, "x") if "speedup_cpu_median" in e else "1",
+            "%.0f" % (cpu["median"] * 1e6 / s["rows"]) if cpu and not e["workers"] else "-",
+            recall,
+            report.fmt_spread(e.get("speedup_wall_median"), 2, "x") if "speedup_wall_median" in e
+            else "-" if e["kernel"] == "baseline" else "1",
+            report.fmt_spread(e.get("speedup_cpu_median"), 2, "x") if "speedup_cpu_median" in e
+            else "-" if e["kernel"] == "baseline" else "1",
             report.fmt_spread(e["busy_cores"], 2),
         ])
     return report.table(headers, rows, markdown)
@@ -308,7 +361,8 @@ def kernels_table(k, markdown=False):
     headers = ["function", "dim"] + ["%s ns" % x for x in k["kernels"]] + \
         ["%s speedup" % x for x in others]
     rows = []
-    for c in k["cells"]:
+    order = [c["function"] for c in k["cells"]]
+    for c in sorted(k["cells"], key=lambda c: (order.index(c["function"]), c["dim"])):
         rows.append([c["function"], str(c["dim"])] +
                     [report.fmt_spread(c[x], 1) for x in k["kernels"]] +
                     [report.fmt_spread(c["speedup_" + x], 1, "x") for x in others])
@@ -331,7 +385,12 @@ def render(results, markdown=False):
                         ld["table_mb"], s["gt_agrees_with_numpy"], s["queries"],
                         ", ".join("%s/%d: %d" % (e["kernel"], e["workers"],
                                                  e["differing_queries_vs_first"])
-                                  for e in s["settings"])))
+                                  for e in s["settings"] if e["kernel"] != "baseline")))
+        parts.append("baseline: %s" % s["baseline_query"])
+        waits = [r.get("quiet_wait_s") for r in s["settings"][0]["per_run"]]
+        if any(w != 0 for w in waits):
+            parts.append("quiet wait: %d of %d runs started on an idle machine"
+                         % (sum(w is not None for w in waits), len(waits)))
         for w, plan in sorted(s["plans"].items()):
             plan = [re.sub(r"'\[[^]]{20,}\]'", "'[...]'", line) for line in plan]
             parts.append("plan, max_parallel_workers_per_gather=%s:\n%s"
@@ -343,4 +402,8 @@ def render(results, markdown=False):
                      "the invocations %s, of which kernel_bench uses 1)"
                      % (k["command"], k["invocations"], report.fmt_spread(k["busy_cores"], 2)))
         parts.append(kernels_table(k, markdown))
+        waits = k.get("quiet_waits_s", [])
+        if any(w != 0 for w in waits):
+            parts.append("quiet wait: %d of %d invocations started on an idle machine"
+                         % (sum(w is not None for w in waits), len(waits)))
     return "\n\n".join(parts)

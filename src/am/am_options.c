@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ *
+ * am_options.c
+ *	  Reloptions of the retrieval access method (WITH (...) of CREATE
+ *	  INDEX).
+ *
+ * amoptions() does not see the index's operator class, so every kind's
+ * options are declared here, in one place; each kind reads the ones that
+ * apply to it.  Range checks happen at CREATE INDEX / ALTER INDEX time
+ * through the reloptions machinery, with PostgreSQL's own messages.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/reloptions.h"
+#include "utils/rel.h"
+
+#include "retrieval_am.h"
+
+static relopt_kind retrieval_relopt_kind;
+
+/* Accepted values of the quantization option. */
+static void
+validate_quantization(const char *value)
+{
+	if (value == NULL)
+		return;
+	if (strcmp(value, "none") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for quantization option: \"%s\"", value),
+				 errdetail("Valid values are \"none\".")));
+}
+
+void
+retrieval_options_init(void)
+{
+	retrieval_relopt_kind = add_reloption_kind();
+	add_int_reloption(retrieval_relopt_kind, "m",
+					  "Maximum number of graph neighbours per element and layer (twice this on layer 0)",
+					  RETRIEVAL_DEFAULT_M, RETRIEVAL_MIN_M, RETRIEVAL_MAX_M, AccessExclusiveLock);
+	add_int_reloption(retrieval_relopt_kind, "ef_construction",
+					  "Size of the candidate list when building the graph",
+					  RETRIEVAL_DEFAULT_EF_CONSTRUCTION, RETRIEVAL_MIN_EF_CONSTRUCTION,
+					  RETRIEVAL_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	add_string_reloption(retrieval_relopt_kind, "quantization",
+						 "Compact code used for graph traversal: none",
+						 "none", validate_quantization, AccessExclusiveLock);
+}
+
+bytea *
+retrieval_amoptions(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt table[] = {
+		{"m", RELOPT_TYPE_INT, offsetof(RetrievalOptions, m)},
+		{"ef_construction", RELOPT_TYPE_INT, offsetof(RetrievalOptions, ef_construction)},
+		{"quantization", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, quantization_offset)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, retrieval_relopt_kind,
+									  sizeof(RetrievalOptions), table, lengthof(table));
+}
+
+int
+retrieval_option_m(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->m : RETRIEVAL_DEFAULT_M;
+}
+
+int
+retrieval_option_ef_construction(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->ef_construction : RETRIEVAL_DEFAULT_EF_CONSTRUCTION;
+}
+
+const char *
+retrieval_option_quantization(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	if (opts == NULL || opts->quantization_offset == 0)
+		return "none";
+	return (const char *) opts + opts->quantization_offset;
+}

@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * retrieval_am.h
+ *	  The retrieval index access method: one AM, several index kinds.
+ *
+ * The operator class of the indexed column decides the kind of index
+ * (HNSW graph for vector columns; the BM25 inverted index for text columns
+ * arrives with the text operator classes).  Every operator class has a
+ * support function 1, `retrieval_*_support(internal) RETURNS int`, whose
+ * result identifies the kind and, for vectors, the distance metric.  The
+ * AM handler resolves it once per relcache entry and forwards each AM
+ * callback to that kind's routine table: this header is the only place
+ * that knows which kinds exist.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETRIEVAL_AM_H
+#define RETRIEVAL_AM_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/relcache.h"
+
+/* Values returned by the operator classes' support function 1. */
+typedef enum RetrievalOpclassCode
+{
+	OPCLASS_VECTOR_L2 = 1,
+	OPCLASS_VECTOR_IP = 2,
+	OPCLASS_VECTOR_COSINE = 3
+} RetrievalOpclassCode;
+
+typedef enum IndexKind
+{
+	INDEX_KIND_HNSW = 1
+} IndexKind;
+
+#define RETRIEVAL_SUPPORT_PROC	1
+#define RETRIEVAL_NUM_SUPPORT	1
+
+/* Callbacks each index kind implements. */
+typedef struct IndexKindRoutine
+{
+	const char *name;
+	ambuild_function build;
+	ambuildempty_function buildempty;
+	aminsert_function insert;
+	ambulkdelete_function bulkdelete;
+	amvacuumcleanup_function vacuumcleanup;
+	amcostestimate_function costestimate;
+	ambeginscan_function beginscan;
+	amrescan_function rescan;
+	amgettuple_function gettuple;
+	amendscan_function endscan;
+} IndexKindRoutine;
+
+/* Reloptions of every kind (amoptions cannot see the operator class). */
+typedef struct RetrievalOptions
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	int			m;
+	int			ef_construction;
+	int			quantization_offset;	/* string option */
+} RetrievalOptions;
+
+#define RETRIEVAL_DEFAULT_M					16
+#define RETRIEVAL_MIN_M						2
+#define RETRIEVAL_MAX_M						100
+#define RETRIEVAL_DEFAULT_EF_CONSTRUCTION	64
+#define RETRIEVAL_MIN_EF_CONSTRUCTION		4
+#define RETRIEVAL_MAX_EF_CONSTRUCTION		1000
+
+/* am_options.c */
+extern void retrieval_options_init(void);
+extern bytea *retrieval_amoptions(Datum reloptions, bool validate);
+extern int	retrieval_option_m(Relation index);
+extern int	retrieval_option_ef_construction(Relation index);
+extern const char *retrieval_option_quantization(Relation index);
+
+/* am_handler.c */
+extern RetrievalOpclassCode retrieval_opclass_code(Relation index);
+extern RetrievalOpclassCode retrieval_opclass_code_by_oid(Oid indexoid);
+
+/* am_validate.c */
+extern bool retrieval_amvalidate(Oid opclassoid);
+
+/* kind routines */
+extern const IndexKindRoutine hnsw_routine;
+
+#endif							/* RETRIEVAL_AM_H */

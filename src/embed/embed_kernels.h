@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * embed_kernels.h
+ *	  Float32 kernels of the embedding engine, with run-time CPU dispatch.
+ *
+ * This file owns the interface of the inner loop of the forward pass: the
+ * matrix product against a packed matrix (the weights, and in attention the
+ * packed keys and values), which is almost all of the work.  Like src/simd/ it is free
+ * of PostgreSQL headers; the scalar set is the reference, the AVX2+FMA set
+ * is compiled with per-function target attributes and chosen at run time.
+ *
+ * Packed weights ("P16" layout, written by convert_use_lite.mjs): a K x N
+ * matrix W (y = x W) is stored as N/16 panels; panel p holds, for k = 0..K-1,
+ * the 16 floats W[k][16p .. 16p+15].  N must be a multiple of 16.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETRIEVAL_EMBED_KERNELS_H
+#define RETRIEVAL_EMBED_KERNELS_H
+
+#define EMBED_GEMM_ACCUMULATE	1	/* Y += X W + b instead of Y = X W + b */
+#define EMBED_GEMM_RELU			2	/* apply max(0, .) to the result */
+
+typedef struct EmbedKernels
+{
+	const char *name;
+
+	/*
+	 * Y[n x N] (row stride N) = X[n x K] (row stride K) * Wp + bias, with
+	 * the EMBED_GEMM_* flags.  bias may be NULL.
+	 */
+	void		(*gemm) (const float *X, int n, int K, const float *Wp,
+						 const float *bias, float *Y, int N, int flags);
+} EmbedKernels;
+
+extern const EmbedKernels embed_kernels_scalar;
+#if defined(__x86_64__) && defined(__GNUC__)
+extern const EmbedKernels embed_kernels_avx2;
+#endif
+
+/* The fastest set this CPU supports (decided once, then cached). */
+extern const EmbedKernels *embed_kernels_best(void);
+
+#endif							/* RETRIEVAL_EMBED_KERNELS_H */

@@ -1,0 +1,286 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw.h
+ *	  HNSW graphs: the ANN index kind of the retrieval access method.
+ *
+ * Design notes
+ * ------------
+ * The graph algorithms (layer search, neighbour selection, insertion) are
+ * written once, in hnsw_graph.c, against HnswGraph: a small table of
+ * callbacks that answers "distance from the query to node", "neighbours of
+ * node at level" and "distance between two nodes".  The build implements
+ * it over an in-memory graph (hnsw_memory.c), inserts, scans and VACUUM over
+ * index pages (hnsw_disk.c).  Nothing in the algorithms knows where vectors
+ * come from, so the hybrid text index can reuse them with embeddings.
+ *
+ * On disk (format version 1), after the common metapage (block 0):
+ *	- an element tuple per indexed row: heap TID, level, deleted flag, the
+ *	  TID of its neighbour tuple, and the vector (float4, unit length for
+ *	  the cosine class);
+ *	- a neighbour tuple per element: (level + 2) * m slots of element TIDs,
+ *	  2m for layer 0 then m for each upper layer; unused slots are invalid.
+ * An element and its neighbour tuple share a page whenever they fit, so
+ * expanding a node costs one buffer access.  Elements are identified by the
+ * TID of their element tuple.
+ *
+ * Distances inside the graph are "ordering distances": squared L2 for
+ * <->, negative inner product for <#>, 1 - dot product of unit vectors for
+ * <=>.  The scan converts them to the operator's value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RETRIEVAL_HNSW_H
+#define RETRIEVAL_HNSW_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "nodes/execnodes.h"
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+
+#include "../am/retrieval_am.h"
+#include "../page/index_page.h"
+
+#define HNSW_FORMAT_VERSION		1
+#define HNSW_MAX_LEVEL			15
+#define HNSW_DEFAULT_EF_SEARCH	40
+#define HNSW_MAX_EF_SEARCH		1000
+#define VECTOR_MAX_DIM_FOR_HNSW	16000
+
+#define HNSW_ELEMENT_TUPLE		1
+#define HNSW_NEIGHBOR_TUPLE		2
+
+typedef enum HnswMetric
+{
+	HNSW_METRIC_L2 = 1,
+	HNSW_METRIC_IP = 2,
+	HNSW_METRIC_COSINE = 3
+} HnswMetric;
+
+/* Contents of the metapage after the common header. */
+typedef struct HnswMetaData
+{
+	RetrievalMetaHeader header;
+	uint32		dims;
+	uint16		m;
+	uint16		ef_construction;
+	uint16		metric;			/* HnswMetric */
+	int16		entry_level;	/* -1 when the graph is empty */
+	ItemPointerData entry;		/* entry point element, invalid when empty */
+	BlockNumber insert_page;	/* last page: where inserts try first */
+} HnswMetaData;
+
+typedef struct HnswElementTupleData
+{
+	uint8		type;			/* HNSW_ELEMENT_TUPLE */
+	uint8		level;
+	uint8		deleted;		/* set by VACUUM; never returned again */
+	uint8		unused;
+	ItemPointerData heaptid;
+	ItemPointerData neighbortid;
+	float		vec[FLEXIBLE_ARRAY_MEMBER];
+} HnswElementTupleData;
+
+typedef HnswElementTupleData *HnswElementTuple;
+
+#define HNSW_ELEMENT_TUPLE_SIZE(dims) \
+	MAXALIGN(offsetof(HnswElementTupleData, vec) + sizeof(float) * (dims))
+
+typedef struct HnswNeighborTupleData
+{
+	uint8		type;			/* HNSW_NEIGHBOR_TUPLE */
+	uint8		unused;
+	uint16		count;			/* number of slots: (level + 2) * m */
+	ItemPointerData tids[FLEXIBLE_ARRAY_MEMBER];
+} HnswNeighborTupleData;
+
+typedef HnswNeighborTupleData *HnswNeighborTuple;
+
+#define HNSW_NEIGHBOR_TUPLE_SIZE(level, m) \
+	MAXALIGN(offsetof(HnswNeighborTupleData, tids) + sizeof(ItemPointerData) * ((level) + 2) * (m))
+
+/* Slots of layer `level` in a neighbour list of an element with m. */
+static inline int
+hnsw_layer_capacity(int level, int m)
+{
+	return level == 0 ? 2 * m : m;
+}
+
+static inline int
+hnsw_layer_offset(int level, int m)
+{
+	return level == 0 ? 0 : 2 * m + (level - 1) * m;
+}
+
+/* ------------------------------------------------------------------------
+ * Graph algorithms over an abstract graph (hnsw_graph.c)
+ * ------------------------------------------------------------------------
+ */
+
+typedef uint64 HnswNode;
+
+#define HNSW_INVALID_NODE	PG_UINT64_MAX
+
+static inline HnswNode
+hnsw_node_from_tid(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 16) |
+		ItemPointerGetOffsetNumberNoCheck(tid);
+}
+
+static inline void
+hnsw_node_to_tid(HnswNode node, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (node >> 16), (OffsetNumber) (node & 0xFFFF));
+}
+
+/* Hash of a node id for simplehash tables (PostgreSQL 15 has no murmurhash64). */
+static inline uint32
+hnsw_node_hash(HnswNode node)
+{
+	return murmurhash32((uint32) node ^ murmurhash32((uint32) (node >> 32)));
+}
+
+typedef struct HnswCandidate
+{
+	HnswNode	node;
+	float		distance;
+} HnswCandidate;
+
+/* A binary heap of candidates, ordered nearest-first or furthest-first. */
+typedef struct HnswHeap
+{
+	HnswCandidate *items;
+	int			count;
+	int			capacity;
+	bool		furthest_first;
+} HnswHeap;
+
+typedef struct HnswGraph HnswGraph;
+
+struct HnswGraph
+{
+	int			m;
+	/* ordering distance from the current query to node */
+	float		(*query_distance) (HnswGraph *graph, HnswNode node);
+	/* copy node's neighbours at level into out (room for 2m); return count */
+	int			(*neighbors) (HnswGraph *graph, HnswNode node, int level, HnswNode *out);
+	/* ordering distance between two nodes */
+	float		(*pair_distance) (HnswGraph *graph, HnswNode a, HnswNode b);
+	/* mark node visited; true if it was not visited before */
+	bool		(*visit) (HnswGraph *graph, HnswNode node);
+	/* forget every visit (a new search starts) */
+	void		(*reset_visits) (HnswGraph *graph);
+};
+
+/*
+ * A best-first search on one layer that can be resumed: after a round has
+ * produced its ef best candidates, the next round continues from the
+ * candidates it discarded, so an ordering scan can keep streaming rows in
+ * (approximately) increasing distance when filters reject some.
+ */
+typedef struct HnswSearch
+{
+	int			level;
+	HnswHeap	pending;		/* unexpanded candidates, nearest first */
+	HnswHeap	results;		/* this round's best, furthest first */
+	HnswHeap	discarded;		/* visited, not yet returned, nearest first */
+} HnswSearch;
+
+extern void hnsw_heap_init(HnswHeap *heap, int capacity, bool furthest_first);
+extern void hnsw_heap_push(HnswHeap *heap, HnswNode node, float distance);
+extern HnswCandidate hnsw_heap_pop(HnswHeap *heap);
+extern void hnsw_heap_free(HnswHeap *heap);
+
+extern void hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
+							  const HnswCandidate *entries, int nentries);
+extern int	hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef,
+							  HnswCandidate *out);
+extern void hnsw_search_end(HnswSearch *search);
+extern int	hnsw_search_layer(HnswGraph *graph, const HnswCandidate *entries, int nentries,
+							  int ef, int level, HnswCandidate *out);
+extern HnswCandidate hnsw_descend(HnswGraph *graph, HnswCandidate entry, int from_level,
+								  int to_level);
+extern int	hnsw_select_neighbors(HnswGraph *graph, HnswNode base, HnswCandidate *candidates,
+								  int ncandidates, int max_neighbors, HnswNode *out);
+extern int	hnsw_random_level(pg_prng_state *state, int m);
+
+/* ------------------------------------------------------------------------
+ * Distances (hnsw_distance.c)
+ * ------------------------------------------------------------------------
+ */
+extern HnswMetric hnsw_metric_for_index(Relation index);
+extern float hnsw_distance(HnswMetric metric, const float *a, const float *b, int dims);
+extern double hnsw_operator_value(HnswMetric metric, float distance);
+extern bool hnsw_prepare_vector(HnswMetric metric, const float *in, float *out, int dims);
+
+/* ------------------------------------------------------------------------
+ * Index pages (hnsw_disk.c)
+ * ------------------------------------------------------------------------
+ */
+extern void hnsw_meta_read(Relation index, HnswMetaData *meta);
+extern void hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric);
+extern int	hnsw_max_dims(int m);
+extern Size hnsw_page_capacity(void);
+
+/* both tuples of an element on one page? */
+static inline bool
+hnsw_tuples_fit_together(Size esize, Size nsize)
+{
+	return esize + nsize + sizeof(ItemIdData) <= hnsw_page_capacity();
+}
+
+typedef struct HnswDiskGraph HnswDiskGraph;
+
+extern HnswDiskGraph *hnsw_disk_graph_create(Relation index, const HnswMetaData *meta,
+											 bool keep_vectors);
+extern HnswGraph *hnsw_disk_graph_base(HnswDiskGraph *dg);
+extern void hnsw_disk_graph_set_query(HnswDiskGraph *dg, const float *query);
+extern bool hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer heaptid,
+								   int *level);
+extern void hnsw_disk_graph_destroy(HnswDiskGraph *dg);
+
+extern void hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta,
+									 const float *vec, int level, int ef,
+									 HnswNode **neighbors, int *counts);
+extern void hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node,
+							   int level, HnswNode newnode, int m, bool building);
+extern void hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
+								  const HnswNode *nodes, int count, bool building);
+
+/* ------------------------------------------------------------------------
+ * AM callbacks
+ * ------------------------------------------------------------------------
+ */
+extern int	hnsw_ef_search;
+
+extern void hnsw_settings_init(void);
+extern IndexBuildResult *hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void hnsw_buildempty(Relation index);
+extern bool hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+						Relation heap, IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+						bool indexUnchanged,
+#endif
+						IndexInfo *indexInfo);
+extern bool hnsw_insert_vector(Relation index, const float *vec, int dims, ItemPointer heap_tid,
+							   bool building);
+extern IndexBulkDeleteResult *hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+											  IndexBulkDeleteCallback callback,
+											  void *callback_state);
+extern IndexBulkDeleteResult *hnsw_vacuumcleanup(IndexVacuumInfo *info,
+												 IndexBulkDeleteResult *stats);
+extern void hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							  Cost *indexStartupCost, Cost *indexTotalCost,
+							  Selectivity *indexSelectivity, double *indexCorrelation,
+							  double *indexPages);
+extern IndexScanDesc hnsw_beginscan(Relation index, int nkeys, int norderbys);
+extern void hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+						int norderbys);
+extern bool hnsw_gettuple(IndexScanDesc scan, ScanDirection dir);
+extern void hnsw_endscan(IndexScanDesc scan);
+
+#endif							/* RETRIEVAL_HNSW_H */

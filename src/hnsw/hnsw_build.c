@@ -1,0 +1,603 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw_build.c
+ *	  ambuild / ambuildempty for HNSW.
+ *
+ * CREATE INDEX builds the whole graph in memory (the HnswGraph callbacks
+ * over plain arrays, so the same algorithms as inserts), then writes it
+ * out in two sequential passes: element and neighbour tuples with empty
+ * neighbour slots first (which fixes every element's TID), then the slots.
+ * Pages are written without WAL and logged at the end with
+ * log_newpage_range().
+ *
+ * Memory: the in-memory graph is bounded by maintenance_work_mem.  When it
+ * is full, the graph built so far is written out and the remaining rows
+ * are inserted one by one into the on-disk graph (the aminsert path, still
+ * without per-change WAL).  That is slower but never fails; a NOTICE says
+ * so and suggests raising maintenance_work_mem.
+ *
+ * XXX: no parallel build yet (PostgreSQL 15 gives index AMs no parallel
+ * build; it needs the pgvector-style launch of parallel workers).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "../vector/vector.h"
+#include "hnsw.h"
+
+#define PHASE_BUILD_GRAPH	1
+#define PHASE_WRITE_PAGES	2
+#define PHASE_INSERT_REST	3
+
+typedef struct BuildElement
+{
+	ItemPointerData heaptid;
+	ItemPointerData elemtid;	/* assigned when written */
+	ItemPointerData neighbortid;
+	uint8		level;
+	uint8	   *counts;			/* neighbours per layer */
+	uint32	   *slots;			/* (level + 2) * m element numbers */
+	float	   *vec;
+} BuildElement;
+
+typedef struct HnswBuildState
+{
+	HnswGraph	graph;			/* must be first: callbacks cast back */
+	Relation	heap;
+	Relation	index;
+	HnswMetric	metric;
+	int			dims;
+	int			m;
+	int			ef_construction;
+
+	BuildElement *elements;
+	uint32		nelements;
+	uint32		capacity;
+	int64		entry;			/* element number, -1 when empty */
+	int			entry_level;
+
+	const float *query;
+	uint32	   *visit_tags;
+	uint32		visit_tag;
+
+	Size		memory_used;
+	Size		memory_limit;
+	bool		spilled;		/* graph written; rows now go to disk */
+
+	/* levels come from a fixed seed: a build is reproducible */
+	pg_prng_state prng;
+	double		reltuples;
+	double		indtuples;
+	float	   *scratch;
+	HnswCandidate *found;
+	HnswCandidate *entries;
+	HnswCandidate *cands;
+	HnswNode   *selected;
+	MemoryContext graph_context;
+	MemoryContext tuple_context;
+} HnswBuildState;
+
+/* ------------------------------------------------------------------------
+ * HnswGraph callbacks over the in-memory arrays
+ * ------------------------------------------------------------------------
+ */
+
+static float
+mem_query_distance(HnswGraph *graph, HnswNode node)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+
+	return hnsw_distance(bs->metric, bs->query, bs->elements[node].vec, bs->dims);
+}
+
+static int
+mem_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+	BuildElement *e = &bs->elements[node];
+	uint32	   *slots;
+
+	if (level > e->level)
+		return 0;
+	slots = e->slots + hnsw_layer_offset(level, bs->m);
+	for (int i = 0; i < e->counts[level]; i++)
+		out[i] = slots[i];
+	return e->counts[level];
+}
+
+static float
+mem_pair_distance(HnswGraph *graph, HnswNode a, HnswNode b)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+
+	return hnsw_distance(bs->metric, bs->elements[a].vec, bs->elements[b].vec, bs->dims);
+}
+
+static bool
+mem_visit(HnswGraph *graph, HnswNode node)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+
+	if (bs->visit_tags[node] == bs->visit_tag)
+		return false;
+	bs->visit_tags[node] = bs->visit_tag;
+	return true;
+}
+
+static void
+mem_reset_visits(HnswGraph *graph)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+
+	if (++bs->visit_tag == 0)
+	{
+		/* wrapped: clear the tags so no stale one matches */
+		memset(bs->visit_tags, 0, sizeof(uint32) * bs->capacity);
+		bs->visit_tag = 1;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * In-memory insertion
+ * ------------------------------------------------------------------------
+ */
+
+static int
+compare_candidates(const void *a, const void *b)
+{
+	float		da = ((const HnswCandidate *) a)->distance;
+	float		db = ((const HnswCandidate *) b)->distance;
+
+	return da < db ? -1 : (da > db ? 1 : 0);
+}
+
+/* Add link e -> newnode on a layer, re-selecting e's list when full. */
+static void
+mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
+{
+	BuildElement *el = &bs->elements[e];
+	int			cap = hnsw_layer_capacity(level, bs->m);
+	uint32	   *slots = el->slots + hnsw_layer_offset(level, bs->m);
+	int			n = el->counts[level];
+
+	if (n < cap)
+	{
+		slots[n] = newnode;
+		el->counts[level]++;
+		return;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		bs->cands[i].node = slots[i];
+		bs->cands[i].distance = mem_pair_distance(&bs->graph, e, slots[i]);
+	}
+	bs->cands[n].node = newnode;
+	bs->cands[n].distance = mem_pair_distance(&bs->graph, e, newnode);
+	qsort(bs->cands, n + 1, sizeof(HnswCandidate), compare_candidates);
+	n = hnsw_select_neighbors(&bs->graph, e, bs->cands, n + 1, cap, bs->selected);
+	for (int i = 0; i < n; i++)
+		slots[i] = (uint32) bs->selected[i];
+	el->counts[level] = n;
+}
+
+static void
+grow_arrays(HnswBuildState *bs)
+{
+	uint32		newcap = bs->capacity == 0 ? 1024 : bs->capacity * 2;
+	MemoryContext old = MemoryContextSwitchTo(bs->graph_context);
+
+	if (bs->elements == NULL)
+	{
+		bs->elements = palloc_extended(sizeof(BuildElement) * newcap, MCXT_ALLOC_HUGE);
+		bs->visit_tags = palloc_extended(sizeof(uint32) * newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	}
+	else
+	{
+		bs->elements = repalloc_huge(bs->elements, sizeof(BuildElement) * newcap);
+		bs->visit_tags = repalloc_huge(bs->visit_tags, sizeof(uint32) * newcap);
+		memset(bs->visit_tags + bs->capacity, 0, sizeof(uint32) * (newcap - bs->capacity));
+	}
+	bs->memory_used += (sizeof(BuildElement) + sizeof(uint32)) * (newcap - bs->capacity);
+	bs->capacity = newcap;
+	MemoryContextSwitchTo(old);
+}
+
+static Size
+element_memory(HnswBuildState *bs, int level)
+{
+	return sizeof(float) * bs->dims + sizeof(uint32) * (level + 2) * bs->m + (level + 1) +
+		3 * 16;					/* allocation overhead, roughly */
+}
+
+static void
+mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
+{
+	uint32		id;
+	BuildElement *el;
+	int			top;
+	int			nentries = 1;
+	MemoryContext old;
+
+	if (bs->nelements == bs->capacity)
+		grow_arrays(bs);
+	id = bs->nelements++;
+	el = &bs->elements[id];
+	old = MemoryContextSwitchTo(bs->graph_context);
+	el->heaptid = *heaptid;
+	el->level = level;
+	el->counts = palloc0(level + 1);
+	el->slots = palloc(sizeof(uint32) * (level + 2) * bs->m);
+	el->vec = palloc(sizeof(float) * bs->dims);
+	memcpy(el->vec, vec, sizeof(float) * bs->dims);
+	MemoryContextSwitchTo(old);
+	bs->memory_used += element_memory(bs, level);
+
+	if (bs->entry < 0)
+	{
+		bs->entry = id;
+		bs->entry_level = level;
+		return;
+	}
+
+	bs->query = el->vec;
+	bs->entries[0].node = bs->entry;
+	bs->entries[0].distance = mem_query_distance(&bs->graph, bs->entry);
+	top = Min(level, bs->entry_level);
+	bs->entries[0] = hnsw_descend(&bs->graph, bs->entries[0], bs->entry_level, top);
+
+	for (int l = top; l >= 0; l--)
+	{
+		int			n = hnsw_search_layer(&bs->graph, bs->entries, nentries,
+										  bs->ef_construction, l, bs->found);
+		int			nsel = hnsw_select_neighbors(&bs->graph, id, bs->found, n,
+												 hnsw_layer_capacity(l, bs->m), bs->selected);
+		uint32	   *slots = el->slots + hnsw_layer_offset(l, bs->m);
+
+		for (int i = 0; i < nsel; i++)
+			slots[i] = (uint32) bs->selected[i];
+		el->counts[l] = nsel;
+		/* mem_add_link reuses bs->selected: iterate over our own copy */
+		for (int i = 0; i < nsel; i++)
+			mem_add_link(bs, slots[i], l, id);
+		memcpy(bs->entries, bs->found, sizeof(HnswCandidate) * n);
+		nentries = n;
+	}
+
+	if (level > bs->entry_level)
+	{
+		bs->entry = id;
+		bs->entry_level = level;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Writing the graph to pages
+ * ------------------------------------------------------------------------
+ */
+
+static Buffer
+new_build_page(Relation index, ForkNumber fork)
+{
+	Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	retrieval_page_init(BufferGetPage(buf), RETRIEVAL_PAGE_HNSW);
+	return buf;
+}
+
+static void
+write_graph(HnswBuildState *bs)
+{
+	Relation	index = bs->index;
+	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(bs->dims);
+	HnswElementTuple etup = palloc0(esize);
+	HnswNeighborTuple ntup = palloc0(HNSW_NEIGHBOR_TUPLE_SIZE(HNSW_MAX_LEVEL, bs->m));
+	Buffer		buf = InvalidBuffer;
+	Buffer		metabuf;
+	HnswMetaData *meta;
+	BlockNumber last_block = InvalidBlockNumber;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE_PAGES);
+
+	/* pass 1: tuples, with neighbour slots still empty */
+	for (uint32 i = 0; i < bs->nelements; i++)
+	{
+		BuildElement *el = &bs->elements[i];
+		Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(el->level, bs->m);
+		Page		page;
+		OffsetNumber off;
+		bool		together;
+
+		CHECK_FOR_INTERRUPTS();
+		together = hnsw_tuples_fit_together(esize, nsize);
+		if (!BufferIsValid(buf) ||
+			PageGetFreeSpace(BufferGetPage(buf)) < (together ? esize + nsize + sizeof(ItemIdData) : esize))
+		{
+			if (BufferIsValid(buf))
+			{
+				MarkBufferDirty(buf);
+				UnlockReleaseBuffer(buf);
+			}
+			buf = new_build_page(index, MAIN_FORKNUM);
+		}
+		page = BufferGetPage(buf);
+		off = OffsetNumberNext(PageGetMaxOffsetNumber(page));
+		ItemPointerSet(&el->elemtid, BufferGetBlockNumber(buf), off);
+		/* a large element's neighbour list starts the next page */
+		if (together)
+			ItemPointerSet(&el->neighbortid, BufferGetBlockNumber(buf), OffsetNumberNext(off));
+		else
+			ItemPointerSet(&el->neighbortid, BufferGetBlockNumber(buf) + 1, FirstOffsetNumber);
+
+		memset(etup, 0, esize);
+		etup->type = HNSW_ELEMENT_TUPLE;
+		etup->level = el->level;
+		etup->heaptid = el->heaptid;
+		etup->neighbortid = el->neighbortid;
+		memcpy(etup->vec, el->vec, sizeof(float) * bs->dims);
+
+		memset(ntup, 0, nsize);
+		ntup->type = HNSW_NEIGHBOR_TUPLE;
+		ntup->count = (el->level + 2) * bs->m;
+		for (int s = 0; s < ntup->count; s++)
+			ItemPointerSetInvalid(&ntup->tids[s]);
+
+		if (PageAddItem(page, (Item) etup, esize, off, false, false) != off)
+			elog(ERROR, "failed to add HNSW element to index \"%s\"", RelationGetRelationName(index));
+		if (!together)
+		{
+			MarkBufferDirty(buf);
+			UnlockReleaseBuffer(buf);
+			buf = new_build_page(index, MAIN_FORKNUM);
+			if (BufferGetBlockNumber(buf) != ItemPointerGetBlockNumber(&el->neighbortid))
+				elog(ERROR, "unexpected block number while building index \"%s\"", RelationGetRelationName(index));
+			page = BufferGetPage(buf);
+		}
+		if (PageAddItem(page, (Item) ntup, nsize, ItemPointerGetOffsetNumber(&el->neighbortid), false, false) !=
+			ItemPointerGetOffsetNumber(&el->neighbortid))
+			elog(ERROR, "failed to add HNSW neighbor list to index \"%s\"", RelationGetRelationName(index));
+	}
+	if (BufferIsValid(buf))
+	{
+		last_block = BufferGetBlockNumber(buf);
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+		buf = InvalidBuffer;
+	}
+
+	/* pass 2: neighbour slots, now that every element has its TID */
+	for (uint32 i = 0; i < bs->nelements; i++)
+	{
+		BuildElement *el = &bs->elements[i];
+		BlockNumber blkno = ItemPointerGetBlockNumber(&el->neighbortid);
+		Page		page;
+		HnswNeighborTuple disk;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != blkno)
+		{
+			if (BufferIsValid(buf))
+			{
+				MarkBufferDirty(buf);
+				UnlockReleaseBuffer(buf);
+			}
+			buf = ReadBuffer(index, blkno);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		}
+		page = BufferGetPage(buf);
+		disk = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(&el->neighbortid)));
+		for (int l = 0; l <= el->level; l++)
+		{
+			uint32	   *slots = el->slots + hnsw_layer_offset(l, bs->m);
+			ItemPointer tids = disk->tids + hnsw_layer_offset(l, bs->m);
+
+			for (int s = 0; s < el->counts[l]; s++)
+				tids[s] = bs->elements[slots[s]].elemtid;
+		}
+	}
+	if (BufferIsValid(buf))
+	{
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+
+	/* metapage: entry point and insert page */
+	metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaData *) PageGetContents(BufferGetPage(metabuf));
+	if (bs->entry >= 0)
+	{
+		meta->entry = bs->elements[bs->entry].elemtid;
+		meta->entry_level = bs->entry_level;
+	}
+	meta->insert_page = last_block;
+	MarkBufferDirty(metabuf);
+	UnlockReleaseBuffer(metabuf);
+
+	pfree(etup);
+	pfree(ntup);
+}
+
+/* ------------------------------------------------------------------------
+ * Build
+ * ------------------------------------------------------------------------
+ */
+
+static void
+build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	HnswBuildState *bs = (HnswBuildState *) state;
+	MemoryContext old;
+	Vector	   *v;
+
+	(void) tupleIsAlive;		/* the build scan already skips dead rows */
+	if (isnull[0])
+		return;
+
+	old = MemoryContextSwitchTo(bs->tuple_context);
+	v = DatumGetVector(values[0]);
+	if (v->dim != bs->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", bs->dims, v->dim)));
+
+	if (bs->spilled)
+	{
+		if (hnsw_insert_vector(index, v->x, v->dim, tid, true))
+			bs->indtuples++;
+	}
+	else if (hnsw_prepare_vector(bs->metric, v->x, bs->scratch, bs->dims))
+	{
+		int			level = hnsw_random_level(&bs->prng, bs->m);
+
+		if (bs->memory_used + element_memory(bs, level) > bs->memory_limit && bs->nelements > 0)
+		{
+			ereport(NOTICE,
+					(errmsg("HNSW graph no longer fits into maintenance_work_mem after %u rows",
+							bs->nelements),
+					 errdetail("The remaining rows are inserted one by one, which is slower."),
+					 errhint("Increase maintenance_work_mem to speed up the build.")));
+			write_graph(bs);
+			MemoryContextReset(bs->graph_context);
+			bs->elements = NULL;
+			bs->spilled = true;
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_INSERT_REST);
+			if (hnsw_insert_vector(index, v->x, v->dim, tid, true))
+				bs->indtuples++;
+		}
+		else
+		{
+			mem_insert(bs, bs->scratch, tid, level);
+			bs->indtuples++;
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(bs->tuple_context);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+}
+
+/* Dimensions from the column's type modifier: required, as in pgvector. */
+static int
+index_dimensions(Relation index)
+{
+	int			dims = TupleDescAttr(RelationGetDescr(index), 0)->atttypmod;
+
+	if (dims < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column does not have dimensions"),
+				 errhint("Declare the column as vector(n), or index an expression cast to vector(n).")));
+	return dims;
+}
+
+static void
+init_meta_page(Relation index, ForkNumber fork, int dims, int m, int ef_construction,
+			   HnswMetric metric)
+{
+	Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+
+	Assert(BufferGetBlockNumber(buf) == RETRIEVAL_META_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	hnsw_meta_init_page(BufferGetPage(buf), dims, m, ef_construction, metric);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+}
+
+static void
+check_options(Relation index, int dims, int m, int ef_construction)
+{
+	int			max_dims = hnsw_max_dims(m);
+
+	(void) index;
+	if (ef_construction < 2 * m)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ef_construction must be greater than or equal to 2 * m"),
+				 errdetail("m is %d and ef_construction is %d.", m, ef_construction)));
+	if (dims > max_dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("column cannot have more than %d dimensions for an HNSW index with m = %d",
+						max_dims, m)));
+}
+
+IndexBuildResult *
+hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
+	HnswBuildState bs;
+	int			maxcands;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+
+	memset(&bs, 0, sizeof(bs));
+	bs.graph.m = retrieval_option_m(index);
+	bs.graph.query_distance = mem_query_distance;
+	bs.graph.neighbors = mem_neighbors;
+	bs.graph.pair_distance = mem_pair_distance;
+	bs.graph.visit = mem_visit;
+	bs.graph.reset_visits = mem_reset_visits;
+	bs.heap = heap;
+	bs.index = index;
+	bs.metric = hnsw_metric_for_index(index);
+	bs.dims = index_dimensions(index);
+	bs.m = bs.graph.m;
+	bs.ef_construction = retrieval_option_ef_construction(index);
+	bs.entry = -1;
+	pg_prng_seed(&bs.prng, UINT64CONST(0x5245545249455641));
+	bs.visit_tag = 1;
+	bs.memory_limit = (Size) maintenance_work_mem * 1024;
+	check_options(index, bs.dims, bs.m, bs.ef_construction);
+
+	bs.graph_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build graph",
+											 ALLOCSET_DEFAULT_SIZES);
+	bs.tuple_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build tuple",
+											 ALLOCSET_DEFAULT_SIZES);
+	maxcands = Max(bs.ef_construction, 2 * bs.m) + 1;
+	bs.scratch = palloc(sizeof(float) * bs.dims);
+	bs.found = palloc(sizeof(HnswCandidate) * maxcands);
+	bs.entries = palloc(sizeof(HnswCandidate) * maxcands);
+	bs.cands = palloc(sizeof(HnswCandidate) * maxcands);
+	bs.selected = palloc(sizeof(HnswNode) * maxcands);
+
+	init_meta_page(index, MAIN_FORKNUM, bs.dims, bs.m, bs.ef_construction, bs.metric);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_BUILD_GRAPH);
+	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+										  build_callback, (void *) &bs, NULL);
+	if (!bs.spilled)
+		write_graph(&bs);
+
+	retrieval_log_build(index, MAIN_FORKNUM);
+
+	MemoryContextDelete(bs.graph_context);
+	MemoryContextDelete(bs.tuple_context);
+
+	result->heap_tuples = bs.reltuples;
+	result->index_tuples = bs.indtuples;
+	return result;
+}
+
+/* The init fork of an unlogged table's index: an empty graph. */
+void
+hnsw_buildempty(Relation index)
+{
+	int			dims = index_dimensions(index);
+	int			m = retrieval_option_m(index);
+	int			ef_construction = retrieval_option_ef_construction(index);
+
+	check_options(index, dims, m, ef_construction);
+	init_meta_page(index, INIT_FORKNUM, dims, m, ef_construction, hnsw_metric_for_index(index));
+	retrieval_log_build(index, INIT_FORKNUM);
+}

@@ -1,0 +1,566 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw_disk.c
+ *	  The HNSW graph as stored in index pages: metapage access, the
+ *	  HnswGraph callbacks over element and neighbour tuples (used by
+ *	  inserts, scans and VACUUM), neighbour search for a new element and
+ *	  adding a link to an existing neighbour list.
+ *
+ * Concurrency: pages are read under a share lock and changed under an
+ * exclusive lock, one page at a time (never two locks held at once except
+ * when a new page is added, which no reader can see yet), so there is no
+ * lock ordering to get wrong.  A neighbour list is updated optimistically:
+ * read it, compute the new list without holding the lock (that needs other
+ * pages), then lock and write only if the list is unchanged; otherwise
+ * retry.  Readers always see a complete list because a list fits in one
+ * tuple on one page and is rewritten under the exclusive lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "hnsw.h"
+
+/* ------------------------------------------------------------------------
+ * Metapage
+ * ------------------------------------------------------------------------
+ */
+
+void
+hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric)
+{
+	HnswMetaData *meta;
+
+	retrieval_page_init(page, RETRIEVAL_PAGE_META);
+	meta = (HnswMetaData *) PageGetContents(page);
+	memset(meta, 0, sizeof(HnswMetaData));
+	meta->header.magic = RETRIEVAL_MAGIC;
+	meta->header.version = HNSW_FORMAT_VERSION;
+	meta->header.kind = INDEX_KIND_HNSW;
+	meta->dims = dims;
+	meta->m = m;
+	meta->ef_construction = ef_construction;
+	meta->metric = metric;
+	meta->entry_level = -1;
+	ItemPointerSetInvalid(&meta->entry);
+	meta->insert_page = InvalidBlockNumber;
+	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaData)) - (char *) page;
+}
+
+void
+hnsw_meta_read(Relation index, HnswMetaData *meta)
+{
+	Buffer		buf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	retrieval_meta_check(index, page, INDEX_KIND_HNSW, HNSW_FORMAT_VERSION);
+	memcpy(meta, PageGetContents(page), sizeof(HnswMetaData));
+	UnlockReleaseBuffer(buf);
+}
+
+/* Free space of an empty index page for one tuple (and its line pointer). */
+Size
+hnsw_page_capacity(void)
+{
+	return BLCKSZ - MAXALIGN(SizeOfPageHeaderData) -
+		MAXALIGN(sizeof(RetrievalPageOpaqueData)) - sizeof(ItemIdData);
+}
+
+/*
+ * Largest dimension count whose element tuple fits on a page.  The
+ * neighbour tuple goes to the same page when both fit, else to the next
+ * page (then expanding that element costs two buffer accesses).
+ */
+int
+hnsw_max_dims(int m)
+{
+	int			dims = (int) ((hnsw_page_capacity() - offsetof(HnswElementTupleData, vec)) / sizeof(float));
+
+	(void) m;
+	while (dims > 0 && HNSW_ELEMENT_TUPLE_SIZE(dims) > hnsw_page_capacity())
+		dims--;
+	return Min(dims, VECTOR_MAX_DIM_FOR_HNSW);
+}
+
+/* ------------------------------------------------------------------------
+ * The graph over index pages
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct DiskNode
+{
+	uint64		key;
+	char		status;			/* simplehash */
+	bool		loaded;
+	bool		deleted;
+	uint8		level;
+	uint32		visit_epoch;
+	uint32		distance_epoch;
+	float		distance;
+	ItemPointerData heaptid;
+	ItemPointerData neighbortid;
+	float	   *vec;			/* cached copy, or NULL */
+} DiskNode;
+
+#define SH_PREFIX		disknode
+#define SH_ELEMENT_TYPE DiskNode
+#define SH_KEY_TYPE		uint64
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, key) hnsw_node_hash(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+struct HnswDiskGraph
+{
+	HnswGraph	base;			/* must be first */
+	Relation	index;
+	HnswMetric	metric;
+	int			dims;
+	bool		keep_vectors;
+	const float *query;
+	uint32		visit_epoch;
+	uint32		query_epoch;
+	MemoryContext context;
+	disknode_hash *nodes;
+};
+
+static void
+corrupted(Relation index, HnswNode node, const char *what)
+{
+	ItemPointerData tid;
+
+	hnsw_node_to_tid(node, &tid);
+	ereport(ERROR,
+			(errcode(ERRCODE_INDEX_CORRUPTED),
+			 errmsg("index \"%s\" has an invalid %s at (%u,%u)",
+					RelationGetRelationName(index), what,
+					ItemPointerGetBlockNumberNoCheck(&tid),
+					ItemPointerGetOffsetNumberNoCheck(&tid)),
+			 errhint("REINDEX the index.")));
+}
+
+/* The tuple at tid on a locked page, checked to be of the expected type. */
+static void *
+tuple_at(Relation index, Page page, ItemPointer tid, uint8 type)
+{
+	OffsetNumber off = ItemPointerGetOffsetNumber(tid);
+	ItemId		iid;
+	uint8	   *tuple;
+
+	if (off < FirstOffsetNumber || off > PageGetMaxOffsetNumber(page))
+		corrupted(index, hnsw_node_from_tid(tid), type == HNSW_ELEMENT_TUPLE ? "element" : "neighbor list");
+	iid = PageGetItemId(page, off);
+	if (!ItemIdIsNormal(iid))
+		corrupted(index, hnsw_node_from_tid(tid), type == HNSW_ELEMENT_TUPLE ? "element" : "neighbor list");
+	tuple = (uint8 *) PageGetItem(page, iid);
+	if (*tuple != type)
+		corrupted(index, hnsw_node_from_tid(tid), type == HNSW_ELEMENT_TUPLE ? "element" : "neighbor list");
+	return tuple;
+}
+
+/*
+ * Read node's element tuple into its entry: header always, vector copied
+ * when wanted; the query distance is computed while the page is locked so
+ * scans never copy vectors.
+ */
+static void
+load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
+{
+	ItemPointerData tid;
+	Buffer		buf;
+	Page		page;
+	HnswElementTuple etup;
+
+	hnsw_node_to_tid(entry->key, &tid);
+	if (!BlockNumberIsValid(ItemPointerGetBlockNumberNoCheck(&tid)) ||
+		ItemPointerGetBlockNumberNoCheck(&tid) == RETRIEVAL_META_BLKNO)
+		corrupted(dg->index, entry->key, "element reference");
+	buf = ReadBuffer(dg->index, ItemPointerGetBlockNumber(&tid));
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	etup = (HnswElementTuple) tuple_at(dg->index, page, &tid, HNSW_ELEMENT_TUPLE);
+
+	entry->loaded = true;
+	entry->deleted = etup->deleted != 0;
+	entry->level = etup->level;
+	entry->heaptid = etup->heaptid;
+	entry->neighbortid = etup->neighbortid;
+	if (dg->query)
+	{
+		entry->distance = hnsw_distance(dg->metric, dg->query, etup->vec, dg->dims);
+		entry->distance_epoch = dg->query_epoch;
+	}
+	if (want_vector && entry->vec == NULL)
+	{
+		entry->vec = MemoryContextAlloc(dg->context, sizeof(float) * dg->dims);
+		memcpy(entry->vec, etup->vec, sizeof(float) * dg->dims);
+	}
+	UnlockReleaseBuffer(buf);
+}
+
+static DiskNode *
+get_node(HnswDiskGraph *dg, HnswNode node)
+{
+	bool		found;
+	DiskNode   *entry = disknode_insert(dg->nodes, node, &found);
+
+	if (!found)
+	{
+		entry->loaded = false;
+		entry->vec = NULL;
+		entry->visit_epoch = 0;
+		entry->distance_epoch = 0;
+	}
+	return entry;
+}
+
+static float
+disk_query_distance(HnswGraph *graph, HnswNode node)
+{
+	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
+	DiskNode   *entry = get_node(dg, node);
+
+	if (entry->distance_epoch == dg->query_epoch)
+		return entry->distance;
+	if (entry->vec)
+		entry->distance = hnsw_distance(dg->metric, dg->query, entry->vec, dg->dims);
+	else
+	{
+		load_node(dg, entry, dg->keep_vectors);
+		return entry->distance;
+	}
+	entry->distance_epoch = dg->query_epoch;
+	return entry->distance;
+}
+
+static const float *
+node_vector(HnswDiskGraph *dg, HnswNode node)
+{
+	DiskNode   *entry = get_node(dg, node);
+
+	if (entry->vec == NULL)
+		load_node(dg, entry, true);
+	return entry->vec;
+}
+
+static float
+disk_pair_distance(HnswGraph *graph, HnswNode a, HnswNode b)
+{
+	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
+	const float *va = node_vector(dg, a);
+	const float *vb = node_vector(dg, b);
+
+	return hnsw_distance(dg->metric, va, vb, dg->dims);
+}
+
+/* Copy the valid slots of one layer of a neighbour tuple. */
+static int
+copy_layer(HnswNeighborTuple ntup, int level, int m, HnswNode *out)
+{
+	int			start = hnsw_layer_offset(level, m);
+	int			cap = hnsw_layer_capacity(level, m);
+	int			n = 0;
+
+	if (start + cap > ntup->count)
+		return 0;
+	for (int i = 0; i < cap; i++)
+	{
+		ItemPointer tid = &ntup->tids[start + i];
+
+		if (ItemPointerIsValid(tid))
+			out[n++] = hnsw_node_from_tid(tid);
+	}
+	return n;
+}
+
+static int
+disk_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
+{
+	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
+	DiskNode   *entry = get_node(dg, node);
+	Buffer		buf;
+	Page		page;
+	int			n;
+
+	if (!entry->loaded)
+		load_node(dg, entry, dg->keep_vectors);
+	if (level > entry->level)
+		return 0;
+	buf = ReadBuffer(dg->index, ItemPointerGetBlockNumber(&entry->neighbortid));
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	n = copy_layer((HnswNeighborTuple) tuple_at(dg->index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE),
+				   level, graph->m, out);
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+static bool
+disk_visit(HnswGraph *graph, HnswNode node)
+{
+	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
+	DiskNode   *entry = get_node(dg, node);
+
+	if (entry->visit_epoch == dg->visit_epoch)
+		return false;
+	entry->visit_epoch = dg->visit_epoch;
+	return true;
+}
+
+static void
+disk_reset_visits(HnswGraph *graph)
+{
+	((HnswDiskGraph *) graph)->visit_epoch++;
+}
+
+HnswDiskGraph *
+hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vectors)
+{
+	MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw graph",
+												  ALLOCSET_DEFAULT_SIZES);
+	HnswDiskGraph *dg = MemoryContextAllocZero(context, sizeof(HnswDiskGraph));
+
+	dg->base.m = meta->m;
+	dg->base.query_distance = disk_query_distance;
+	dg->base.neighbors = disk_neighbors;
+	dg->base.pair_distance = disk_pair_distance;
+	dg->base.visit = disk_visit;
+	dg->base.reset_visits = disk_reset_visits;
+	dg->index = index;
+	dg->metric = (HnswMetric) meta->metric;
+	dg->dims = meta->dims;
+	dg->keep_vectors = keep_vectors;
+	dg->visit_epoch = 1;
+	dg->query_epoch = 1;
+	dg->context = context;
+	dg->nodes = disknode_create(context, 256, NULL);
+	return dg;
+}
+
+HnswGraph *
+hnsw_disk_graph_base(HnswDiskGraph *dg)
+{
+	return &dg->base;
+}
+
+void
+hnsw_disk_graph_set_query(HnswDiskGraph *dg, const float *query)
+{
+	dg->query = query;
+	dg->query_epoch++;
+}
+
+/* Heap TID and level of a node; false if VACUUM has deleted it. */
+bool
+hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer heaptid, int *level)
+{
+	DiskNode   *entry = get_node(dg, node);
+
+	if (!entry->loaded)
+		load_node(dg, entry, false);
+	if (heaptid)
+		*heaptid = entry->heaptid;
+	if (level)
+		*level = entry->level;
+	return !entry->deleted;
+}
+
+void
+hnsw_disk_graph_destroy(HnswDiskGraph *dg)
+{
+	MemoryContextDelete(dg->context);
+}
+
+/* ------------------------------------------------------------------------
+ * Insertion support
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Neighbours of a new element with vector vec and the given level, per
+ * layer 0 .. min(level, entry level): the paper's Algorithm 1 without the
+ * linking.  Deleted elements are never chosen.  neighbors[l] is palloc'd
+ * (room for the layer's capacity); counts[l] is 0 above the entry level.
+ */
+void
+hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta, const float *vec,
+						 int level, int ef, HnswNode **neighbors, int *counts)
+{
+	HnswGraph  *graph = &dg->base;
+	int			m = meta->m;
+	int			top = Min(level, (int) meta->entry_level);
+	HnswCandidate *found = palloc(sizeof(HnswCandidate) * Max(ef, 2 * m));
+	HnswCandidate *entries = palloc(sizeof(HnswCandidate) * Max(ef, 2 * m));
+	HnswCandidate *live = palloc(sizeof(HnswCandidate) * Max(ef, 2 * m));
+	int			nentries = 1;
+
+	for (int l = 0; l <= level; l++)
+	{
+		neighbors[l] = palloc(sizeof(HnswNode) * hnsw_layer_capacity(l, m));
+		counts[l] = 0;
+	}
+	if (!ItemPointerIsValid(&meta->entry))
+		return;
+
+	hnsw_disk_graph_set_query(dg, vec);
+	entries[0].node = hnsw_node_from_tid((ItemPointer) &meta->entry);
+	entries[0].distance = graph->query_distance(graph, entries[0].node);
+	entries[0] = hnsw_descend(graph, entries[0], meta->entry_level, top);
+
+	for (int l = top; l >= 0; l--)
+	{
+		int			n = hnsw_search_layer(graph, entries, nentries, ef, l, found);
+		int			nlive = 0;
+
+		for (int i = 0; i < n; i++)
+		{
+			if (hnsw_disk_element_info(dg, found[i].node, NULL, NULL))
+				live[nlive++] = found[i];
+		}
+		counts[l] = hnsw_select_neighbors(graph, HNSW_INVALID_NODE, live, nlive,
+										  hnsw_layer_capacity(l, m), neighbors[l]);
+		if (n > 0)
+		{
+			memcpy(entries, found, sizeof(HnswCandidate) * n);
+			nentries = n;
+		}
+	}
+	pfree(found);
+	pfree(entries);
+	pfree(live);
+}
+
+static int
+compare_candidates(const void *a, const void *b)
+{
+	float		da = ((const HnswCandidate *) a)->distance;
+	float		db = ((const HnswCandidate *) b)->distance;
+
+	return da < db ? -1 : (da > db ? 1 : 0);
+}
+
+/*
+ * Make newnode a neighbour of node on the given layer: append it when the
+ * list has room, otherwise re-select the list with the heuristic among the
+ * old neighbours and newnode.
+ */
+void
+hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
+				   HnswNode newnode, int m, bool building)
+{
+	HnswGraph  *graph = &dg->base;
+	int			cap = hnsw_layer_capacity(level, m);
+	HnswNode   *current = palloc(sizeof(HnswNode) * (cap + 1));
+	HnswNode   *recheck = palloc(sizeof(HnswNode) * (cap + 1));
+	HnswNode   *updated = palloc(sizeof(HnswNode) * (cap + 1));
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (cap + 1));
+	DiskNode   *entry = get_node(dg, node);
+
+	if (!entry->loaded)
+		load_node(dg, entry, true);
+	if (level > entry->level)
+		return;
+
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		int			ncurrent = graph->neighbors(graph, node, level, current);
+		int			nupdated;
+		Buffer		buf;
+		Page		page;
+		HnswNeighborTuple ntup;
+		RetrievalPageWrite write;
+		bool		unchanged;
+		int			start = hnsw_layer_offset(level, m);
+
+		for (int i = 0; i < ncurrent; i++)
+			if (current[i] == newnode)
+				return;
+
+		if (ncurrent < cap)
+		{
+			memcpy(updated, current, sizeof(HnswNode) * ncurrent);
+			updated[ncurrent] = newnode;
+			nupdated = ncurrent + 1;
+		}
+		else
+		{
+			for (int i = 0; i < ncurrent; i++)
+			{
+				cands[i].node = current[i];
+				cands[i].distance = graph->pair_distance(graph, node, current[i]);
+			}
+			cands[ncurrent].node = newnode;
+			cands[ncurrent].distance = graph->pair_distance(graph, node, newnode);
+			qsort(cands, ncurrent + 1, sizeof(HnswCandidate), compare_candidates);
+			nupdated = hnsw_select_neighbors(graph, node, cands, ncurrent + 1, cap, updated);
+		}
+
+		/* write it if nobody changed the list meanwhile */
+		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&entry->neighbortid));
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		ntup = (HnswNeighborTuple) tuple_at(index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE);
+		unchanged = copy_layer(ntup, level, m, recheck) == ncurrent &&
+			memcmp(recheck, current, sizeof(HnswNode) * ncurrent) == 0;
+		if (unchanged)
+		{
+			retrieval_write_begin(&write, index, building);
+			page = retrieval_write_page(&write, buf, false);
+			ntup = (HnswNeighborTuple) tuple_at(index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE);
+			for (int i = 0; i < cap; i++)
+			{
+				if (i < nupdated)
+					hnsw_node_to_tid(updated[i], &ntup->tids[start + i]);
+				else
+					ItemPointerSetInvalid(&ntup->tids[start + i]);
+			}
+			retrieval_write_finish(&write);
+		}
+		UnlockReleaseBuffer(buf);
+		if (unchanged)
+			break;
+	}
+	pfree(current);
+	pfree(recheck);
+	pfree(updated);
+	pfree(cands);
+}
+
+/* Overwrite one layer of a neighbour list unconditionally. */
+void
+hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
+					  const HnswNode *nodes, int count, bool building)
+{
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(neighbortid));
+	RetrievalPageWrite write;
+	Page		page;
+	HnswNeighborTuple ntup;
+	int			start = hnsw_layer_offset(level, m);
+	int			cap = hnsw_layer_capacity(level, m);
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	retrieval_write_begin(&write, index, building);
+	page = retrieval_write_page(&write, buf, false);
+	ntup = (HnswNeighborTuple) tuple_at(index, page, neighbortid, HNSW_NEIGHBOR_TUPLE);
+	if (start + cap > ntup->count)
+		corrupted(index, hnsw_node_from_tid(neighbortid), "neighbor list");
+	for (int i = 0; i < cap; i++)
+	{
+		if (i < count)
+			hnsw_node_to_tid(nodes[i], &ntup->tids[start + i]);
+		else
+			ItemPointerSetInvalid(&ntup->tids[start + i]);
+	}
+	retrieval_write_finish(&write);
+	UnlockReleaseBuffer(buf);
+}

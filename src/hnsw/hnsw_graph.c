@@ -1,0 +1,302 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw_graph.c
+ *	  The HNSW algorithms (Malkov & Yashunin, 2016), independent of where
+ *	  the graph lives: best-first layer search (resumable, for streaming
+ *	  scans), greedy descent through the upper layers, the neighbour
+ *	  selection heuristic, and random level assignment.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+
+#include "hnsw.h"
+
+/* ------------------------------------------------------------------------
+ * Candidate heaps
+ * ------------------------------------------------------------------------
+ */
+
+void
+hnsw_heap_init(HnswHeap *heap, int capacity, bool furthest_first)
+{
+	heap->capacity = Max(capacity, 8);
+	heap->items = palloc(sizeof(HnswCandidate) * heap->capacity);
+	heap->count = 0;
+	heap->furthest_first = furthest_first;
+}
+
+void
+hnsw_heap_free(HnswHeap *heap)
+{
+	if (heap->items)
+		pfree(heap->items);
+	heap->items = NULL;
+	heap->count = 0;
+}
+
+/* Does a belong above b in this heap? */
+static inline bool
+heap_before(const HnswHeap *heap, const HnswCandidate *a, const HnswCandidate *b)
+{
+	return heap->furthest_first ? a->distance > b->distance : a->distance < b->distance;
+}
+
+void
+hnsw_heap_push(HnswHeap *heap, HnswNode node, float distance)
+{
+	int			i;
+
+	if (heap->count == heap->capacity)
+	{
+		heap->capacity *= 2;
+		heap->items = repalloc_huge(heap->items, sizeof(HnswCandidate) * heap->capacity);
+	}
+	i = heap->count++;
+	heap->items[i].node = node;
+	heap->items[i].distance = distance;
+	while (i > 0)
+	{
+		int			parent = (i - 1) / 2;
+		HnswCandidate tmp;
+
+		if (!heap_before(heap, &heap->items[i], &heap->items[parent]))
+			break;
+		tmp = heap->items[i];
+		heap->items[i] = heap->items[parent];
+		heap->items[parent] = tmp;
+		i = parent;
+	}
+}
+
+HnswCandidate
+hnsw_heap_pop(HnswHeap *heap)
+{
+	HnswCandidate top = heap->items[0];
+	int			i = 0;
+
+	Assert(heap->count > 0);
+	heap->items[0] = heap->items[--heap->count];
+	for (;;)
+	{
+		int			left = 2 * i + 1;
+		int			best = i;
+		HnswCandidate tmp;
+
+		if (left < heap->count && heap_before(heap, &heap->items[left], &heap->items[best]))
+			best = left;
+		if (left + 1 < heap->count && heap_before(heap, &heap->items[left + 1], &heap->items[best]))
+			best = left + 1;
+		if (best == i)
+			break;
+		tmp = heap->items[i];
+		heap->items[i] = heap->items[best];
+		heap->items[best] = tmp;
+		i = best;
+	}
+	return top;
+}
+
+static inline const HnswCandidate *
+heap_top(const HnswHeap *heap)
+{
+	return heap->count > 0 ? &heap->items[0] : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Layer search
+ * ------------------------------------------------------------------------
+ */
+
+/* Offer a visited candidate to this round's results; overflow is kept. */
+static void
+offer_result(HnswSearch *search, HnswNode node, float distance, int ef)
+{
+	hnsw_heap_push(&search->results, node, distance);
+	if (search->results.count > ef)
+	{
+		HnswCandidate evicted = hnsw_heap_pop(&search->results);
+
+		hnsw_heap_push(&search->discarded, evicted.node, evicted.distance);
+	}
+}
+
+void
+hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
+				  const HnswCandidate *entries, int nentries)
+{
+	search->level = level;
+	hnsw_heap_init(&search->pending, 64, false);
+	hnsw_heap_init(&search->results, 64, true);
+	hnsw_heap_init(&search->discarded, 64, false);
+	graph->reset_visits(graph);
+	for (int i = 0; i < nentries; i++)
+	{
+		if (graph->visit(graph, entries[i].node))
+			hnsw_heap_push(&search->discarded, entries[i].node, entries[i].distance);
+	}
+}
+
+/*
+ * Run one round: starting from everything discarded so far (the entry
+ * points on the first round), expand candidates best-first until the ef
+ * best found cannot improve.  Writes this round's results to out, nearest
+ * first, and returns how many; 0 means the reachable graph is exhausted.
+ * Each node is returned by at most one round.
+ */
+int
+hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *out)
+{
+	HnswNode   *neighbors = palloc(sizeof(HnswNode) * 2 * graph->m);
+	int			n;
+
+	/*
+	 * The previous round's leftovers compete again.  Take the whole heap
+	 * first: offer_result() refills search->discarded with what this round
+	 * cannot keep.
+	 */
+	if (search->discarded.count > 0)
+	{
+		HnswHeap	leftovers = search->discarded;
+
+		hnsw_heap_init(&search->discarded, leftovers.count, false);
+		for (int i = 0; i < leftovers.count; i++)
+		{
+			HnswCandidate c = leftovers.items[i];
+
+			hnsw_heap_push(&search->pending, c.node, c.distance);
+			offer_result(search, c.node, c.distance, ef);
+		}
+		hnsw_heap_free(&leftovers);
+	}
+
+	while (search->pending.count > 0)
+	{
+		HnswCandidate c = *heap_top(&search->pending);
+		int			count;
+
+		if (search->results.count >= ef && c.distance > heap_top(&search->results)->distance)
+			break;
+		hnsw_heap_pop(&search->pending);
+		CHECK_FOR_INTERRUPTS();
+
+		count = graph->neighbors(graph, c.node, search->level, neighbors);
+		for (int i = 0; i < count; i++)
+		{
+			float		d;
+
+			if (!graph->visit(graph, neighbors[i]))
+				continue;
+			d = graph->query_distance(graph, neighbors[i]);
+			if (search->results.count < ef || d < heap_top(&search->results)->distance)
+			{
+				hnsw_heap_push(&search->pending, neighbors[i], d);
+				offer_result(search, neighbors[i], d, ef);
+			}
+			else
+				hnsw_heap_push(&search->discarded, neighbors[i], d);
+		}
+	}
+	pfree(neighbors);
+
+	/* results heap pops furthest first: fill out back to front */
+	n = search->results.count;
+	for (int i = n - 1; i >= 0; i--)
+		out[i] = hnsw_heap_pop(&search->results);
+	return n;
+}
+
+void
+hnsw_search_end(HnswSearch *search)
+{
+	hnsw_heap_free(&search->pending);
+	hnsw_heap_free(&search->results);
+	hnsw_heap_free(&search->discarded);
+}
+
+/* One-shot search of a layer: the ef nearest reachable nodes, nearest first. */
+int
+hnsw_search_layer(HnswGraph *graph, const HnswCandidate *entries, int nentries,
+				  int ef, int level, HnswCandidate *out)
+{
+	HnswSearch	search;
+	int			n;
+
+	hnsw_search_begin(graph, &search, level, entries, nentries);
+	n = hnsw_search_round(graph, &search, ef, out);
+	hnsw_search_end(&search);
+	return n;
+}
+
+/* Greedy descent (ef = 1) from from_level down to to_level (exclusive). */
+HnswCandidate
+hnsw_descend(HnswGraph *graph, HnswCandidate entry, int from_level, int to_level)
+{
+	for (int level = from_level; level > to_level; level--)
+	{
+		HnswCandidate best;
+
+		if (hnsw_search_layer(graph, &entry, 1, 1, level, &best) > 0)
+			entry = best;
+	}
+	return entry;
+}
+
+/*
+ * The neighbour selection heuristic (the paper's Algorithm 4, without
+ * extending candidates, as in hnswlib): take candidates nearest first and
+ * keep one only if it is closer to the base than to every neighbour kept
+ * so far.  This keeps links pointing in diverse directions, which is what
+ * makes the graph navigable on clustered data.  candidates must be sorted
+ * nearest first by distance to base.
+ */
+int
+hnsw_select_neighbors(HnswGraph *graph, HnswNode base, HnswCandidate *candidates,
+					  int ncandidates, int max_neighbors, HnswNode *out)
+{
+	int			nselected = 0;
+
+	(void) base;
+	if (ncandidates <= max_neighbors)
+	{
+		for (int i = 0; i < ncandidates; i++)
+			out[i] = candidates[i].node;
+		return ncandidates;
+	}
+
+	for (int i = 0; i < ncandidates && nselected < max_neighbors; i++)
+	{
+		bool		keep = true;
+
+		for (int j = 0; j < nselected; j++)
+		{
+			if (graph->pair_distance(graph, candidates[i].node, out[j]) < candidates[i].distance)
+			{
+				keep = false;
+				break;
+			}
+		}
+		if (keep)
+			out[nselected++] = candidates[i].node;
+	}
+	return nselected;
+}
+
+/* Level of a new element: floor(-ln(U) * mL) with mL = 1 / ln(m). */
+int
+hnsw_random_level(pg_prng_state *state, int m)
+{
+	double		u = pg_prng_double(state);
+	int			level;
+
+	if (u <= 0.0)
+		u = DBL_MIN;
+	level = (int) floor(-log(u) / log((double) m));
+	return Min(level, HNSW_MAX_LEVEL);
+}

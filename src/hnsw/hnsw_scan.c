@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw_scan.c
+ *	  Ordered index scans of an HNSW graph: ORDER BY v <op> $1 [LIMIT k].
+ *
+ * The scan descends the upper layers greedily, then searches layer 0 with
+ * ef = retrieval.ef_search and returns that round's results nearest first.
+ * When the executor asks for more (a WHERE clause rejected rows, or there
+ * is no LIMIT), the search resumes from the candidates it had set aside
+ * (HnswSearch rounds), so the scan keeps streaming rows in approximately
+ * increasing distance until the reachable graph is exhausted: LIMIT k is
+ * met whenever k rows qualify.  Each round is sorted; across rounds a row
+ * can come slightly out of order (as with pgvector's relaxed_order).
+ *
+ * Distances are exact (vectors are stored in full precision), so the
+ * executor does not recheck the ORDER BY values.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+
+#include "../vector/vector.h"
+#include "hnsw.h"
+
+typedef struct HnswScanOpaqueData
+{
+	MemoryContext context;		/* everything below lives here */
+	HnswMetaData meta;
+	HnswDiskGraph *graph;
+	float	   *query;
+	bool		has_query;		/* false: NULL or zero query, no rows */
+	bool		started;
+	bool		exhausted;
+	HnswSearch	search;
+	HnswCandidate *batch;		/* current round, nearest first */
+	int			nbatch;
+	int			next;
+	int			ef;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+IndexScanDesc
+hnsw_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw scan",
+										ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	/* the AM owns the ORDER BY value arrays it fills */
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
+	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
+	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
+	return scan;
+}
+
+void
+hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+
+	/* the counts were fixed at ambeginscan and are in scan->numberOf* */
+	(void) nkeys;
+	(void) norderbys;
+
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+
+	MemoryContextReset(so->context);
+	so->graph = NULL;
+	so->started = false;
+	so->exhausted = false;
+	so->nbatch = so->next = 0;
+	so->has_query = false;
+
+	if (scan->numberOfOrderBys == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("an HNSW index can only be scanned in distance order"),
+				 errhint("Use ORDER BY with a distance operator of the index's operator class.")));
+
+	old = MemoryContextSwitchTo(so->context);
+	hnsw_meta_read(scan->indexRelation, &so->meta);
+	if (!(scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		Vector	   *q = DatumGetVector(scan->orderByData[0].sk_argument);
+
+		if (q->dim != (int) so->meta.dims)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("different vector dimensions %u and %d", so->meta.dims, q->dim)));
+		so->query = palloc(sizeof(float) * q->dim);
+		so->has_query = hnsw_prepare_vector((HnswMetric) so->meta.metric, q->x, so->query, q->dim);
+	}
+	so->ef = hnsw_ef_search;
+	MemoryContextSwitchTo(old);
+}
+
+/* Start the search: descend to layer 0 and run the first round. */
+static void
+start_search(IndexScanDesc scan, HnswScanOpaque so)
+{
+	HnswGraph  *graph;
+	HnswCandidate entry;
+
+	so->started = true;
+	if (!so->has_query || !ItemPointerIsValid(&so->meta.entry))
+	{
+		so->exhausted = true;
+		return;
+	}
+	so->graph = hnsw_disk_graph_create(scan->indexRelation, &so->meta, false);
+	hnsw_disk_graph_set_query(so->graph, so->query);
+	graph = hnsw_disk_graph_base(so->graph);
+
+	entry.node = hnsw_node_from_tid(&so->meta.entry);
+	entry.distance = graph->query_distance(graph, entry.node);
+	entry = hnsw_descend(graph, entry, so->meta.entry_level, 0);
+	hnsw_search_begin(graph, &so->search, 0, &entry, 1);
+	so->batch = palloc(sizeof(HnswCandidate) * so->ef);
+}
+
+bool
+hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old = MemoryContextSwitchTo(so->context);
+
+	(void) dir;					/* amcanbackward is false: always forward */
+	if (!so->started)
+		start_search(scan, so);
+
+	while (!so->exhausted)
+	{
+		HnswCandidate c;
+		ItemPointerData heaptid;
+
+		if (so->next >= so->nbatch)
+		{
+			so->nbatch = hnsw_search_round(hnsw_disk_graph_base(so->graph), &so->search,
+										   so->ef, so->batch);
+			so->next = 0;
+			if (so->nbatch == 0)
+			{
+				so->exhausted = true;
+				break;
+			}
+		}
+		c = so->batch[so->next++];
+		if (!hnsw_disk_element_info(so->graph, c.node, &heaptid, NULL))
+			continue;			/* deleted by VACUUM */
+
+		scan->xs_heaptid = heaptid;
+		scan->xs_recheck = false;
+		scan->xs_recheckorderby = false;
+		scan->xs_orderbyvals[0] =
+			Float8GetDatum(hnsw_operator_value((HnswMetric) so->meta.metric, c.distance));
+		scan->xs_orderbynulls[0] = false;
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	MemoryContextSwitchTo(old);
+	return false;
+}
+
+void
+hnsw_endscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->context);
+	pfree(so);
+	scan->opaque = NULL;
+}

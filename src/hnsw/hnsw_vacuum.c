@@ -1,0 +1,385 @@
+/*-------------------------------------------------------------------------
+ *
+ * hnsw_vacuum.c
+ *	  ambulkdelete / amvacuumcleanup for HNSW.
+ *
+ * Three passes over the index:
+ *	1. find the elements whose heap rows are dead (and those already
+ *	   marked deleted by an earlier VACUUM);
+ *	2. repair: every live element that links to a dead one gets that
+ *	   layer's list re-selected (heuristic) from its live neighbours plus
+ *	   the live neighbours of the dead ones it linked to, so the graph
+ *	   stays navigable and recall does not decay under churn; a dead
+ *	   entry point is replaced by the highest live element;
+ *	3. mark the dead elements deleted (never returned again; their heap
+ *	   TIDs are cleared before the heap line pointers can be reused).
+ *
+ * XXX: the space of deleted elements is not reused yet; REINDEX compacts.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "commands/vacuum.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+
+#include "hnsw.h"
+
+typedef struct NodeSetEntry
+{
+	uint64		key;
+	char		status;
+} NodeSetEntry;
+
+#define SH_PREFIX		nodeset
+#define SH_ELEMENT_TYPE NodeSetEntry
+#define SH_KEY_TYPE		uint64
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, key) hnsw_node_hash(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+typedef struct VacuumState
+{
+	Relation	index;
+	BufferAccessStrategy strategy;
+	HnswMetaData meta;
+	nodeset_hash *dead;			/* dead now or deleted earlier */
+	HnswNode   *newly_dead;
+	int			nnewly_dead;
+	int			newly_dead_cap;
+	HnswNode	best_live;		/* replacement entry point */
+	int			best_live_level;
+	double		live;
+} VacuumState;
+
+/* Pass 1 */
+static void
+collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_state)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
+
+	vs->best_live = HNSW_INVALID_NODE;
+	vs->best_live_level = -1;
+	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		OffsetNumber maxoff;
+
+		vacuum_delay_point();
+		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, blkno, RBM_NORMAL, vs->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+			ItemPointerData tid;
+			HnswNode	node;
+			bool		found;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type != HNSW_ELEMENT_TUPLE)
+				continue;
+			ItemPointerSet(&tid, blkno, off);
+			node = hnsw_node_from_tid(&tid);
+			if (etup->deleted)
+				nodeset_insert(vs->dead, node, &found);
+			else if (callback(&etup->heaptid, callback_state))
+			{
+				nodeset_insert(vs->dead, node, &found);
+				if (vs->nnewly_dead == vs->newly_dead_cap)
+				{
+					vs->newly_dead_cap *= 2;
+					vs->newly_dead = repalloc_huge(vs->newly_dead, sizeof(HnswNode) * vs->newly_dead_cap);
+				}
+				vs->newly_dead[vs->nnewly_dead++] = node;
+			}
+			else
+			{
+				vs->live++;
+				if (etup->level > vs->best_live_level)
+				{
+					vs->best_live = node;
+					vs->best_live_level = etup->level;
+				}
+			}
+		}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+static int
+compare_candidates(const void *a, const void *b)
+{
+	float		da = ((const HnswCandidate *) a)->distance;
+	float		db = ((const HnswCandidate *) b)->distance;
+
+	return da < db ? -1 : (da > db ? 1 : 0);
+}
+
+/* Re-select one layer of node's list without the dead elements. */
+static void
+repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neighbortid,
+			 int level)
+{
+	HnswGraph  *graph = hnsw_disk_graph_base(dg);
+	int			m = vs->meta.m;
+	int			cap = hnsw_layer_capacity(level, m);
+	HnswNode   *current = palloc(sizeof(HnswNode) * 2 * m);
+	HnswNode   *second = palloc(sizeof(HnswNode) * 2 * m);
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (cap + cap * 2 * m));
+	HnswNode   *selected = palloc(sizeof(HnswNode) * cap);
+	int			ncands = 0;
+	int			ncurrent = graph->neighbors(graph, node, level, current);
+	int			nselected;
+
+	graph->reset_visits(graph);
+	graph->visit(graph, node);
+	for (int i = 0; i < ncurrent; i++)
+	{
+		if (nodeset_lookup(vs->dead, current[i]) == NULL)
+		{
+			if (graph->visit(graph, current[i]))
+			{
+				cands[ncands].node = current[i];
+				cands[ncands++].distance = graph->pair_distance(graph, node, current[i]);
+			}
+			continue;
+		}
+		/* a dead neighbour: its live neighbours become candidates */
+		{
+			int			nsecond = graph->neighbors(graph, current[i], level, second);
+
+			for (int j = 0; j < nsecond; j++)
+			{
+				if (nodeset_lookup(vs->dead, second[j]) != NULL || !graph->visit(graph, second[j]))
+					continue;
+				cands[ncands].node = second[j];
+				cands[ncands++].distance = graph->pair_distance(graph, node, second[j]);
+			}
+		}
+	}
+	qsort(cands, ncands, sizeof(HnswCandidate), compare_candidates);
+	nselected = hnsw_select_neighbors(graph, node, cands, ncands, cap, selected);
+	hnsw_disk_write_layer(vs->index, neighbortid, level, m, selected, nselected, false);
+
+	pfree(current);
+	pfree(second);
+	pfree(cands);
+	pfree(selected);
+}
+
+/* Pass 2 */
+static void
+repair_links(VacuumState *vs)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
+	HnswDiskGraph *dg = hnsw_disk_graph_create(vs->index, &vs->meta, true);
+	HnswGraph  *graph = hnsw_disk_graph_base(dg);
+	HnswNode   *neighbors = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+
+	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		OffsetNumber maxoff;
+		int			nelements = 0;
+		HnswNode	elements[MaxOffsetNumber];
+		ItemPointerData neighbortids[MaxOffsetNumber];
+		uint8		levels[MaxOffsetNumber];
+
+		vacuum_delay_point();
+		/* copy the page's live elements, then work without the lock */
+		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, blkno, RBM_NORMAL, vs->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+			ItemPointerData tid;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type != HNSW_ELEMENT_TUPLE || etup->deleted)
+				continue;
+			ItemPointerSet(&tid, blkno, off);
+			if (nodeset_lookup(vs->dead, hnsw_node_from_tid(&tid)) != NULL)
+				continue;
+			elements[nelements] = hnsw_node_from_tid(&tid);
+			neighbortids[nelements] = etup->neighbortid;
+			levels[nelements++] = etup->level;
+		}
+		UnlockReleaseBuffer(buf);
+
+		for (int e = 0; e < nelements; e++)
+		{
+			for (int level = 0; level <= levels[e]; level++)
+			{
+				int			n = graph->neighbors(graph, elements[e], level, neighbors);
+				bool		needs_repair = false;
+
+				for (int i = 0; i < n && !needs_repair; i++)
+					needs_repair = nodeset_lookup(vs->dead, neighbors[i]) != NULL;
+				if (needs_repair)
+					repair_layer(vs, dg, elements[e], &neighbortids[e], level);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	pfree(neighbors);
+	hnsw_disk_graph_destroy(dg);
+}
+
+/* Replace a dead entry point (or clear it when nothing is left). */
+static void
+repair_entry_point(VacuumState *vs)
+{
+	Buffer		metabuf = ReadBuffer(vs->index, RETRIEVAL_META_BLKNO);
+	HnswMetaData *meta;
+	RetrievalPageWrite write;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaData *) PageGetContents(BufferGetPage(metabuf));
+	if (ItemPointerIsValid(&meta->entry) &&
+		nodeset_lookup(vs->dead, hnsw_node_from_tid(&meta->entry)) != NULL)
+	{
+		retrieval_write_begin(&write, vs->index, false);
+		meta = (HnswMetaData *) PageGetContents(retrieval_write_page(&write, metabuf, false));
+		if (vs->best_live != HNSW_INVALID_NODE)
+		{
+			hnsw_node_to_tid(vs->best_live, &meta->entry);
+			meta->entry_level = vs->best_live_level;
+		}
+		else
+		{
+			ItemPointerSetInvalid(&meta->entry);
+			meta->entry_level = -1;
+		}
+		retrieval_write_finish(&write);
+	}
+	UnlockReleaseBuffer(metabuf);
+}
+
+/* Pass 3 */
+static void
+mark_deleted(VacuumState *vs)
+{
+	for (int i = 0; i < vs->nnewly_dead; i++)
+	{
+		ItemPointerData tid;
+		Buffer		buf;
+		RetrievalPageWrite write;
+		Page		page;
+		HnswElementTuple etup;
+
+		hnsw_node_to_tid(vs->newly_dead[i], &tid);
+		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&tid),
+								 RBM_NORMAL, vs->strategy);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		retrieval_write_begin(&write, vs->index, false);
+		page = retrieval_write_page(&write, buf, false);
+		etup = (HnswElementTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(&tid)));
+		etup->deleted = 1;
+		ItemPointerSetInvalid(&etup->heaptid);
+		retrieval_write_finish(&write);
+		UnlockReleaseBuffer(buf);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+IndexBulkDeleteResult *
+hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+				IndexBulkDeleteCallback callback, void *callback_state)
+{
+	MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw vacuum",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(context);
+	VacuumState vs;
+
+	if (stats == NULL)
+		stats = MemoryContextAllocZero(old, sizeof(IndexBulkDeleteResult));
+
+	memset(&vs, 0, sizeof(vs));
+	vs.index = info->index;
+	vs.strategy = info->strategy;
+	hnsw_meta_read(info->index, &vs.meta);
+	vs.dead = nodeset_create(context, 1024, NULL);
+	vs.newly_dead_cap = 1024;
+	vs.newly_dead = palloc(sizeof(HnswNode) * vs.newly_dead_cap);
+
+	collect_dead(&vs, callback, callback_state);
+	if (vs.nnewly_dead > 0)
+	{
+		repair_links(&vs);
+		repair_entry_point(&vs);
+		mark_deleted(&vs);
+	}
+
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	stats->num_index_tuples = vs.live;
+	stats->tuples_removed += vs.nnewly_dead;
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
+	return stats;
+}
+
+IndexBulkDeleteResult *
+hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	HnswMetaData meta;
+	BlockNumber nblocks;
+	double		live = 0;
+
+	if (info->analyze_only)
+		return stats;
+	if (stats != NULL)
+		return stats;
+
+	/* no bulkdelete happened: count the live elements ourselves */
+	stats = palloc0(sizeof(IndexBulkDeleteResult));
+	hnsw_meta_read(info->index, &meta);
+	nblocks = RelationGetNumberOfBlocks(info->index);
+	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBufferExtended(info->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
+											 info->strategy);
+		Page		page;
+		OffsetNumber maxoff;
+
+		vacuum_delay_point();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageGetMaxOffsetNumber(page);
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
+		{
+			ItemId		iid = PageGetItemId(page, off);
+			HnswElementTuple etup;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			etup = (HnswElementTuple) PageGetItem(page, iid);
+			if (etup->type == HNSW_ELEMENT_TUPLE && !etup->deleted)
+				live++;
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	stats->num_pages = nblocks;
+	stats->num_index_tuples = live;
+	return stats;
+}
