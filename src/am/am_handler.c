@@ -17,6 +17,7 @@
 #include "access/relscan.h"
 #include "commands/vacuum.h"
 #include "fmgr.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "retrieval_am.h"
@@ -45,17 +46,30 @@ retrieval_vector_cosine_support(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(OPCLASS_VECTOR_COSINE);
 }
 
+/*
+ * The operator class code of an index, cached in rd_amcache (which the
+ * relcache frees whenever the index's definition may have changed).  The
+ * AM layer owns rd_amcache: index kinds must not use it.
+ */
 RetrievalOpclassCode
 retrieval_opclass_code(Relation index)
 {
-	RegProcedure proc = index_getprocid(index, 1, RETRIEVAL_SUPPORT_PROC);
+	RegProcedure proc;
+	RetrievalOpclassCode code;
 
+	if (index->rd_amcache != NULL)
+		return *(RetrievalOpclassCode *) index->rd_amcache;
+
+	proc = index_getprocid(index, 1, RETRIEVAL_SUPPORT_PROC);
 	if (!RegProcedureIsValid(proc))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("operator class of index \"%s\" has no retrieval support function",
 						RelationGetRelationName(index))));
-	return (RetrievalOpclassCode) DatumGetInt32(OidFunctionCall1(proc, PointerGetDatum(NULL)));
+	code = (RetrievalOpclassCode) DatumGetInt32(OidFunctionCall1(proc, PointerGetDatum(NULL)));
+	index->rd_amcache = MemoryContextAlloc(index->rd_indexcxt, sizeof(RetrievalOpclassCode));
+	*(RetrievalOpclassCode *) index->rd_amcache = code;
+	return code;
 }
 
 RetrievalOpclassCode

@@ -1,9 +1,10 @@
 -- The main job's searches.  What it shows grows with the extension; today
 -- (before the BM25 index and the embedding model exist) it is a stand-in:
--- the vector type.  Each page gets a 1024-dimensional hashed TF-IDF vector
+-- the vector type and the HNSW index.  Each page gets a 1024-dimensional hashed TF-IDF vector
 -- (lexemes from PostgreSQL's english text search configuration, hashed
 -- into 1024 signed buckets, L2-normalised) and searches are exact k-nearest
--- neighbour queries by cosine distance (<=>) over those vectors.
+-- neighbour queries by cosine distance (<=>) over those vectors, then the
+-- same through an HNSW index of the retrieval access method.
 \set ON_ERROR_STOP on
 \pset footer off
 
@@ -54,14 +55,23 @@ FROM docs;
 \echo
 \echo == search: exact top 5 by cosine distance (ORDER BY embedding <=> query LIMIT 5)
 \timing on
-SELECT title, round((embedding <=> q)::numeric, 3) AS distance
-FROM docs, query_vector('create an index without locking out writes') q ORDER BY embedding <=> q LIMIT 5;
+\timing off
+SELECT query_vector('create an index without locking out writes') AS q \gset
+\timing on
+SELECT title, round((embedding <=> :'q')::numeric, 3) AS distance
+FROM docs ORDER BY embedding <=> :'q' LIMIT 5;
 
-SELECT title, round((embedding <=> q)::numeric, 3) AS distance
-FROM docs, query_vector('streaming replication standby server') q ORDER BY embedding <=> q LIMIT 5;
+\timing off
+SELECT query_vector('streaming replication standby server') AS q \gset
+\timing on
+SELECT title, round((embedding <=> :'q')::numeric, 3) AS distance
+FROM docs ORDER BY embedding <=> :'q' LIMIT 5;
 
-SELECT title, round((embedding <=> q)::numeric, 3) AS distance
-FROM docs, query_vector('vacuum reclaims space from dead tuples') q ORDER BY embedding <=> q LIMIT 5;
+\timing off
+SELECT query_vector('vacuum reclaims space from dead tuples') AS q \gset
+\timing on
+SELECT title, round((embedding <=> :'q')::numeric, 3) AS distance
+FROM docs ORDER BY embedding <=> :'q' LIMIT 5;
 
 \echo
 \echo == more like this: pages nearest to "CREATE INDEX" (L2 distance <->)
@@ -75,6 +85,34 @@ ORDER BY d.embedding <-> s.embedding LIMIT 5;
 SELECT d.title, round((d.embedding <=> c.centroid)::numeric, 3) AS distance
 FROM docs d, (SELECT avg(embedding) AS centroid FROM docs WHERE page LIKE 'sql-%') c
 ORDER BY d.embedding <=> c.centroid LIMIT 5;
+\timing off
+
+\echo
+\echo == an HNSW index (USING retrieval ... vector_cosine_ops) for the same searches
+\timing on
+CREATE INDEX docs_embedding_idx ON docs USING retrieval (embedding vector_cosine_ops);
+\timing off
+SELECT pg_size_pretty(pg_relation_size('docs_embedding_idx')) AS index_size;
+PREPARE search(vector) AS SELECT title FROM docs ORDER BY embedding <=> $1 LIMIT 5;
+SET plan_cache_mode = force_generic_plan;
+EXPLAIN (COSTS OFF) EXECUTE search(NULL);
+RESET plan_cache_mode;
+\timing on
+\timing off
+SELECT query_vector('streaming replication standby server') AS q \gset
+\timing on
+SELECT title, round((embedding <=> :'q')::numeric, 3) AS distance
+FROM docs ORDER BY embedding <=> :'q' LIMIT 5;
+\timing off
+
+\echo
+\echo == filtered: only the SQL command reference pages (the index scan keeps going until 5 match)
+\timing on
+\timing off
+SELECT query_vector('remove rows from a table') AS q \gset
+\timing on
+SELECT title, round((embedding <=> :'q')::numeric, 3) AS distance
+FROM docs WHERE page LIKE 'sql-%' ORDER BY embedding <=> :'q' LIMIT 5;
 \timing off
 
 \echo
