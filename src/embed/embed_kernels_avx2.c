@@ -11,6 +11,12 @@
  * Panels are 64-byte aligned in the mmap'd file (the loader checks), so the
  * weight loads are aligned; X and Y are arbitrary palloc'd memory.
  *
+ * The first row block of each panel also prefetches (into L2) the panel
+ * slice that comes next, one cache line per k: the weights are usually not
+ * in cache at all (28 MB, read once per call), and the hardware prefetcher
+ * does not cross 4 kB pages; this hides most of the memory latency, which
+ * dominates short inputs (a quarter faster at 10 tokens).
+ *
  * The row loops carry an unroll pragma: without full unrolling GCC keeps the
  * accumulator arrays on the stack and the kernel runs at a quarter speed.
  *
@@ -31,7 +37,7 @@
 /* init: 0 = continue from Y (later K chunk), 1 = bias, 2 = Y + bias */
 AVX2_TARGET static inline __attribute__((always_inline)) void
 micro(const int R, const float *x, int ldx, const float *w, int kc,
-	  float *y, int ldy, int init, const float *bias, int relu)
+	  float *y, int ldy, int init, const float *bias, int relu, const float *pf)
 {
 	__m256		c0[6], c1[6];
 	__m256		b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
@@ -64,6 +70,9 @@ micro(const int R, const float *x, int ldx, const float *w, int kc,
 	{
 		__m256		w0 = _mm256_load_ps(w + 16 * k);
 		__m256		w1 = _mm256_load_ps(w + 16 * k + 8);
+
+		if (pf)
+			_mm_prefetch((const char *) (pf + 16 * k), _MM_HINT_T1);
 
 		UNROLL_ROWS
 		for (int r = 0; r < R; r++)
@@ -107,6 +116,8 @@ avx2_gemm(const float *X, int n, int K, const float *Wp,
 		{
 			const float *w = Wp + (long) p * K * 16 + (long) k0 * 16;
 			const float *bp = bias ? bias + 16 * p : NULL;
+			const float *next = (p + 1 < N / 16) ? w + (long) K * 16 :
+				(k0 + KC < K) ? Wp + (long) (k0 + KC) * 16 : NULL;
 
 			for (int r0 = 0; r0 < n; r0 += 6)
 			{
@@ -116,22 +127,22 @@ avx2_gemm(const float *X, int n, int K, const float *Wp,
 				switch (n - r0 >= 6 ? 6 : n - r0)
 				{
 					case 6:
-						micro(6, x, K, w, kc, y, N, init, bp, relu);
+						micro(6, x, K, w, kc, y, N, init, bp, relu, r0 == 0 ? next : NULL);
 						break;
 					case 5:
-						micro(5, x, K, w, kc, y, N, init, bp, relu);
+						micro(5, x, K, w, kc, y, N, init, bp, relu, r0 == 0 ? next : NULL);
 						break;
 					case 4:
-						micro(4, x, K, w, kc, y, N, init, bp, relu);
+						micro(4, x, K, w, kc, y, N, init, bp, relu, r0 == 0 ? next : NULL);
 						break;
 					case 3:
-						micro(3, x, K, w, kc, y, N, init, bp, relu);
+						micro(3, x, K, w, kc, y, N, init, bp, relu, r0 == 0 ? next : NULL);
 						break;
 					case 2:
-						micro(2, x, K, w, kc, y, N, init, bp, relu);
+						micro(2, x, K, w, kc, y, N, init, bp, relu, r0 == 0 ? next : NULL);
 						break;
 					default:
-						micro(1, x, K, w, kc, y, N, init, bp, relu);
+						micro(1, x, K, w, kc, y, N, init, bp, relu, r0 == 0 ? next : NULL);
 						break;
 				}
 			}

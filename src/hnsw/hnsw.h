@@ -174,6 +174,8 @@ struct HnswGraph
 	bool		(*visit) (HnswGraph *graph, HnswNode node);
 	/* forget every visit (a new search starts) */
 	void		(*reset_visits) (HnswGraph *graph);
+	/* optional: start loading node's vector into cache (may be NULL) */
+	void		(*prefetch) (HnswGraph *graph, HnswNode node);
 };
 
 /*

@@ -134,6 +134,17 @@ mem_visit(HnswGraph *graph, HnswNode node)
 }
 
 static void
+mem_prefetch(HnswGraph *graph, HnswNode node)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+	const char *p = (const char *) bs->elements[node].vec;
+	Size		bytes = sizeof(float) * bs->dims;
+
+	for (Size off = 0; off < bytes && off < 512; off += 64)
+		__builtin_prefetch(p + off);
+}
+
+static void
 mem_reset_visits(HnswGraph *graph)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
@@ -215,7 +226,7 @@ static Size
 element_memory(HnswBuildState *bs, int level)
 {
 	return sizeof(float) * bs->dims + sizeof(uint32) * (level + 2) * bs->m + (level + 1) +
-		3 * 16;					/* allocation overhead, roughly */
+		16;						/* allocation overhead, roughly */
 }
 
 static void
@@ -234,9 +245,17 @@ mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
 	old = MemoryContextSwitchTo(bs->graph_context);
 	el->heaptid = *heaptid;
 	el->level = level;
-	el->counts = palloc0(level + 1);
-	el->slots = palloc(sizeof(uint32) * (level + 2) * bs->m);
-	el->vec = palloc(sizeof(float) * bs->dims);
+	/* one chunk per element: vector, then slots, then counts (locality) */
+	{
+		Size		vecsize = sizeof(float) * bs->dims;
+		Size		slotsize = sizeof(uint32) * (level + 2) * bs->m;
+		char	   *chunk = palloc(vecsize + slotsize + level + 1);
+
+		el->vec = (float *) chunk;
+		el->slots = (uint32 *) (chunk + vecsize);
+		el->counts = (uint8 *) (chunk + vecsize + slotsize);
+		memset(el->counts, 0, level + 1);
+	}
 	memcpy(el->vec, vec, sizeof(float) * bs->dims);
 	MemoryContextSwitchTo(old);
 	bs->memory_used += element_memory(bs, level);
@@ -548,6 +567,7 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.graph.pair_distance = mem_pair_distance;
 	bs.graph.visit = mem_visit;
 	bs.graph.reset_visits = mem_reset_visits;
+	bs.graph.prefetch = mem_prefetch;
 	bs.heap = heap;
 	bs.index = index;
 	bs.metric = hnsw_metric_for_index(index);

@@ -336,6 +336,7 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->base.pair_distance = disk_pair_distance;
 	dg->base.visit = disk_visit;
 	dg->base.reset_visits = disk_reset_visits;
+	dg->base.prefetch = NULL;	/* buffers are read on demand */
 	dg->index = index;
 	dg->metric = (HnswMetric) meta->metric;
 	dg->dims = meta->dims;

@@ -187,12 +187,30 @@ hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *o
 		CHECK_FOR_INTERRUPTS();
 
 		count = graph->neighbors(graph, c.node, search->level, neighbors);
+
+		/*
+		 * Keep the unvisited neighbours, and let the graph start loading
+		 * their vectors before the first distance needs one: on graphs
+		 * larger than the CPU caches, memory latency dominates.
+		 */
+		{
+			int			unvisited = 0;
+
+			for (int i = 0; i < count; i++)
+			{
+				if (graph->visit(graph, neighbors[i]))
+					neighbors[unvisited++] = neighbors[i];
+			}
+			count = unvisited;
+		}
+		if (graph->prefetch)
+			for (int i = 0; i < count; i++)
+				graph->prefetch(graph, neighbors[i]);
+
 		for (int i = 0; i < count; i++)
 		{
 			float		d;
 
-			if (!graph->visit(graph, neighbors[i]))
-				continue;
 			d = graph->query_distance(graph, neighbors[i]);
 			if (search->results.count < ef || d < heap_top(&search->results)->distance)
 			{

@@ -69,8 +69,8 @@ class Cluster:
         return self.start()
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt):
-            self._print_log()
+        if exc_type is not None and issubclass(exc_type, Exception):
+            self._print_log()   # an error, not Ctrl-C or SIGTERM
         self.stop()
         return False
 

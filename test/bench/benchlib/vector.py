@@ -291,11 +291,12 @@ def run_kernels(args):
         lines = outp.stdout.strip().splitlines()
         hdr = lines[0].split("\t")
         invocations.append([dict(zip(hdr, l.split("\t"))) for l in lines[1:]])
-    cells = {}
+    cells, best = {}, {}
     for inv in invocations:
         for row in inv:
             key = (row["function"], int(row["dim"]), row["kernel"])
             cells.setdefault(key, []).append(float(row["ns_median"]))
+            best[key] = min(best.get(key, float("inf")), float(row["ns_min"]))
     kernels = []
     for row in invocations[0]:
         if row["kernel"] not in kernels:
@@ -315,6 +316,7 @@ def run_kernels(args):
         for k in kernels:
             vals = cells[fk + (k,)]
             cell[k] = median_of_runs([{"v": v} for v in vals], "v")
+            cell["best_" + k] = best[fk + (k,)]
             if k != "scalar":
                 sc = cells[fk + ("scalar",)]
                 cell["speedup_" + k] = median_of_runs(
@@ -359,13 +361,16 @@ def seqscan_table(s, markdown=False):
 def kernels_table(k, markdown=False):
     others = [x for x in k["kernels"] if x != "scalar"]
     headers = ["function", "dim"] + ["%s ns" % x for x in k["kernels"]] + \
-        ["%s speedup" % x for x in others]
+        ["%s speedup" % x for x in others] + \
+        ["best %s ns" % x for x in k["kernels"]] + ["best %s speedup" % x for x in others]
     rows = []
     order = [c["function"] for c in k["cells"]]
     for c in sorted(k["cells"], key=lambda c: (order.index(c["function"]), c["dim"])):
         rows.append([c["function"], str(c["dim"])] +
                     [report.fmt_spread(c[x], 1) for x in k["kernels"]] +
-                    [report.fmt_spread(c["speedup_" + x], 1, "x") for x in others])
+                    [report.fmt_spread(c["speedup_" + x], 1, "x") for x in others] +
+                    ["%.1f" % c["best_" + x] for x in k["kernels"]] +
+                    ["%.1fx" % (c["best_scalar"] / c["best_" + x]) for x in others])
     return report.table(headers, rows, markdown)
 
 
@@ -398,7 +403,8 @@ def render(results, markdown=False):
     k = results.get("kernels")
     if k:
         parts.append("ns per distance call (`%s`, %d invocations; median of the "
-                     "invocations' medians, min-max in parentheses; busy CPUs during "
+                     "invocations' medians, min-max in parentheses; best = fastest single "
+                     "timed run of any invocation; busy CPUs during "
                      "the invocations %s, of which kernel_bench uses 1)"
                      % (k["command"], k["invocations"], report.fmt_spread(k["busy_cores"], 2)))
         parts.append(kernels_table(k, markdown))
