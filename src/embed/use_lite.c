@@ -19,7 +19,7 @@
  * exactly 0 in float32) without computing the padded rows at all.
  *
  * The weights stay in the read-only mapping; the only private memory is the
- * activations of one call, in a memory context deleted at the end.
+ * activation arena (below).
  *
  *-------------------------------------------------------------------------
  */
@@ -142,21 +142,19 @@ layer_norm(const float *x, int rows, int d, const float *scale, const float *bia
  *   S = Q K^T: Q copied contiguous (n x dh), K^T packed as P16 panels of 16
  *              keys (zero-padded to npad = n rounded up to 16);
  *   O = P V:   P the softmax rows (n x npad, zero beyond n), V packed P16.
- * ws is scratch of at least attention_ws_floats() floats, 32-byte aligned
- * (the kernel's weight loads are aligned loads).
+ * ws is scratch of attention_ws_floats(longest sequence) floats, 64-byte
+ * aligned (the kernel's weight loads are aligned loads).
  */
 #define NPAD(n) (((n) + 15) & ~15)
 
 static size_t
-attention_ws_floats(void)
+attention_ws_floats(int n)
 {
-	int			npad = NPAD(USE_LITE_MAX_TOKENS);
-	int			dh = 512 / USE_LITE_HEADS;
+	size_t		npad = NPAD(n);
+	size_t		dh = 512 / USE_LITE_HEADS;	/* the widest heads */
 
-	/* q, packed k^T, scores, packed v, out */
-	return (size_t) USE_LITE_MAX_TOKENS * dh + (size_t) npad * dh +
-		(size_t) USE_LITE_MAX_TOKENS * npad + (size_t) npad * dh +
-		(size_t) USE_LITE_MAX_TOKENS * dh;
+	/* packed k^T, packed v, scores, q, out */
+	return 2 * npad * dh + (size_t) n * npad + 2 * (size_t) n * dh;
 }
 
 static void
@@ -180,16 +178,25 @@ attention(const EmbedKernels *k, const float *qkv, int d, int dh,
 		CHECK_FOR_INTERRUPTS();
 		for (int h = 0; h < d / dh; h++)
 		{
-			/* K^T as panels of 16 keys: panel p, row c = K[16p + j][c] */
-			for (int p = 0; p < npad / 16; p++)
-				for (int c = 0; c < dh; c++)
-					for (int j = 0; j < 16; j++)
-					{
-						int			key = 16 * p + j;
+			/*
+			 * K^T as panels of 16 keys: panel p, row c = K[16p + j][c].  Key
+			 * by key, so the reads are sequential; a panel (dh x 16) is in L1.
+			 */
+			for (int key = 0; key < npad; key++)
+			{
+				float	   *dst = kt + (size_t) (key / 16) * dh * 16 + key % 16;
 
-						kt[((size_t) p * dh + c) * 16 + j] =
-							key < n ? qkv[(o + key) * ld + d + h * dh + c] : 0.0f;
-					}
+				if (key < n)
+				{
+					const float *src = qkv + (o + key) * ld + d + h * dh;
+
+					for (int c = 0; c < dh; c++)
+						dst[c * 16] = src[c];
+				}
+				else
+					for (int c = 0; c < dh; c++)
+						dst[c * 16] = 0.0f;
+			}
 			/* V as panels of 16 of its dh columns, rows = keys, zero-padded */
 			for (int p = 0; p < dh / 16; p++)
 				for (int j = 0; j < npad; j++)
@@ -237,42 +244,80 @@ attention(const EmbedKernels *k, const float *qkv, int d, int dh,
 	}
 }
 
+/*
+ * The activations live in a per-backend arena (TopMemoryContext) that grows
+ * to the largest pass seen and is then reused: fresh memory on every call
+ * cost page faults and zeroing inside the matrix products (about a tenth of
+ * a 128-token pass), and the caller bounds a pass to 128 tokens, so the
+ * arena stays under 2.6 MB (about 250 kB for short queries).
+ */
+static char *arena_raw = NULL;
+static size_t arena_bytes = 0;
+
+static float *
+arena_carve(char **cursor, size_t nfloats)
+{
+	float	   *p = (float *) *cursor;
+
+	*cursor += TYPEALIGN(64, nfloats * sizeof(float));
+	return p;
+}
+
 void
 use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 				 const int *lens, float *out)
 {
 	const EmbedKernels *k = embed_kernels_best();
-	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext,
-												  "retrieval embed activations",
-												  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(scratch);
 	long		rows = 0;
+	int			longest = 0;
+	size_t		need;
+	char	   *cursor;
 	float	   *x0,
 			   *x,
 			   *h,
 			   *qkv,
 			   *att,
 			   *ff,
-			   *sc,
-			   *pooled;
+			   *ws,
+			   *pooled,
+			   *fmean;
 	long		r;
 
 	for (int s = 0; s < nseq; s++)
 	{
-		Assert(lens[s] >= 1 && lens[s] <= USE_LITE_MAX_TOKENS);
+		if (lens[s] < 1 || lens[s] > USE_LITE_MAX_TOKENS)
+			elog(ERROR, "sequence length %d out of range", lens[s]);
 		rows += lens[s];
+		longest = Max(longest, lens[s]);
 	}
 
-	x0 = palloc_extended(rows * 256 * sizeof(float), MCXT_ALLOC_HUGE);
-	x = palloc_extended(rows * 512 * sizeof(float), MCXT_ALLOC_HUGE);
-	h = palloc_extended(rows * 512 * sizeof(float), MCXT_ALLOC_HUGE);
-	qkv = palloc_extended(rows * 1536 * sizeof(float), MCXT_ALLOC_HUGE);
-	att = palloc_extended(rows * 512 * sizeof(float), MCXT_ALLOC_HUGE);
-	ff = palloc_extended(rows * USE_LITE_FFN * sizeof(float), MCXT_ALLOC_HUGE);
-	/* attention scratch, 32-byte aligned for the kernel's aligned loads */
-	sc = palloc((attention_ws_floats() + 8) * sizeof(float));
-	sc = (float *) TYPEALIGN(32, sc);
-	pooled = palloc0((long) nseq * 512 * sizeof(float));
+#define ABYTES(nfloats) TYPEALIGN(64, (size_t) (nfloats) * sizeof(float))
+	need = ABYTES(rows * 256) + 2 * ABYTES(rows * 512) + ABYTES(rows * 1536) +
+		ABYTES(rows * 512) + ABYTES(rows * USE_LITE_FFN) + ABYTES(attention_ws_floats(longest)) +
+		ABYTES(nseq * 512) + ABYTES(nseq * USE_LITE_FFN) + 64;
+#undef ABYTES
+	if (need > arena_bytes)
+	{
+		if (arena_raw)
+			pfree(arena_raw);
+		arena_raw = NULL;
+		arena_bytes = 0;
+		arena_raw = MemoryContextAllocHuge(TopMemoryContext, need);
+		arena_bytes = need;
+	}
+	cursor = (char *) TYPEALIGN(64, arena_raw);
+	x0 = arena_carve(&cursor, rows * 256);
+	x = arena_carve(&cursor, rows * 512);
+	h = arena_carve(&cursor, rows * 512);
+	qkv = arena_carve(&cursor, rows * 1536);
+	att = arena_carve(&cursor, rows * 512);
+	ff = arena_carve(&cursor, rows * USE_LITE_FFN);
+	ws = arena_carve(&cursor, attention_ws_floats(longest));
+	pooled = arena_carve(&cursor, (size_t) nseq * 512);
+	fmean = arena_carve(&cursor, (size_t) nseq * USE_LITE_FFN);
+	Assert(cursor <= arena_raw + arena_bytes);
+	memset(pooled, 0, (size_t) nseq * 512 * sizeof(float));
+	memset(fmean, 0, (size_t) nseq * USE_LITE_FFN * sizeof(float));
 
 	/* token embeddings, twice, plus the sinusoidal timing signal */
 	r = 0;
@@ -306,7 +351,7 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		CHECK_FOR_INTERRUPTS();
 		layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, h);
 		k->gemm(h, rows, d, L->qkv_w, L->qkv_b, qkv, 3 * d, 0);
-		attention(k, qkv, d, d / USE_LITE_HEADS, nseq, lens, att, sc);
+		attention(k, qkv, d, d / USE_LITE_HEADS, nseq, lens, att, ws);
 		if (L->res_w)
 			k->gemm(x0, rows, 256, L->res_w, L->res_b, x, 512, 0);
 		k->gemm(att, rows, d, L->out_w, L->out_b, x, 512, EMBED_GEMM_ACCUMULATE);
@@ -327,7 +372,6 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 	 */
 	{
 		const UseLiteLayer *L = &m->layers[USE_LITE_LAYERS - 1];
-		float	   *fmean = palloc0((long) nseq * USE_LITE_FFN * sizeof(float));
 
 		r = 0;
 		for (int s = 0; s < nseq; s++)
@@ -368,7 +412,4 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		for (int i = 0; i < 512; i++)
 			o[i] *= inv;
 	}
-
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(scratch);
 }

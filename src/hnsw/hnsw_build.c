@@ -38,15 +38,25 @@
 #define PHASE_WRITE_PAGES	2
 #define PHASE_INSERT_REST	3
 
+/*
+ * The hot data of the in-memory graph (vectors, layer-0 lists, visit tags)
+ * lives in flat chunked arrays indexed by element number, so a search
+ * touches the vector or list it needs without first chasing a per-element
+ * pointer: on graphs larger than the CPU caches, every avoided pointer
+ * chase is an avoided cache miss.  Upper layers are rare (1/m of elements)
+ * and get a small allocation of their own.
+ */
+#define CHUNK_SHIFT		10
+#define CHUNK_SIZE		(1 << CHUNK_SHIFT)
+#define CHUNK_MASK		(CHUNK_SIZE - 1)
+
 typedef struct BuildElement
 {
 	ItemPointerData heaptid;
 	ItemPointerData elemtid;	/* assigned when written */
 	ItemPointerData neighbortid;
 	uint8		level;
-	uint8	   *counts;			/* neighbours per layer */
-	uint32	   *slots;			/* (level + 2) * m element numbers */
-	float	   *vec;
+	uint32	   *upper;			/* levels 1..level: level counts, then m slots each */
 } BuildElement;
 
 typedef struct HnswBuildState
@@ -62,6 +72,9 @@ typedef struct HnswBuildState
 	BuildElement *elements;
 	uint32		nelements;
 	uint32		capacity;
+	float	  **vec_chunks;		/* CHUNK_SIZE vectors each */
+	uint32	  **l0_chunks;		/* CHUNK_SIZE x (1 + 2m): count, then slots */
+	int			nchunks;
 	int64		entry;			/* element number, -1 when empty */
 	int			entry_level;
 
@@ -86,6 +99,29 @@ typedef struct HnswBuildState
 	MemoryContext tuple_context;
 } HnswBuildState;
 
+static inline float *
+elem_vec(HnswBuildState *bs, HnswNode node)
+{
+	return bs->vec_chunks[node >> CHUNK_SHIFT] + (Size) (node & CHUNK_MASK) * bs->dims;
+}
+
+/* Count of a layer's list; its slots follow it (layer 0) or are elsewhere. */
+static inline uint32 *
+layer_count(HnswBuildState *bs, HnswNode node, int level)
+{
+	if (level == 0)
+		return bs->l0_chunks[node >> CHUNK_SHIFT] + (Size) (node & CHUNK_MASK) * (1 + 2 * bs->m);
+	return &bs->elements[node].upper[level - 1];
+}
+
+static inline uint32 *
+layer_slots(HnswBuildState *bs, HnswNode node, int level)
+{
+	if (level == 0)
+		return layer_count(bs, node, 0) + 1;
+	return bs->elements[node].upper + bs->elements[node].level + (level - 1) * bs->m;
+}
+
 /* ------------------------------------------------------------------------
  * HnswGraph callbacks over the in-memory arrays
  * ------------------------------------------------------------------------
@@ -96,22 +132,23 @@ mem_query_distance(HnswGraph *graph, HnswNode node)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
 
-	return hnsw_distance(bs->metric, bs->query, bs->elements[node].vec, bs->dims);
+	return hnsw_distance(bs->metric, bs->query, elem_vec(bs, node), bs->dims);
 }
 
 static int
 mem_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
-	BuildElement *e = &bs->elements[node];
+	uint32	   *count;
 	uint32	   *slots;
 
-	if (level > e->level)
+	if (level > 0 && level > bs->elements[node].level)
 		return 0;
-	slots = e->slots + hnsw_layer_offset(level, bs->m);
-	for (int i = 0; i < e->counts[level]; i++)
+	count = layer_count(bs, node, level);
+	slots = layer_slots(bs, node, level);
+	for (uint32 i = 0; i < *count; i++)
 		out[i] = slots[i];
-	return e->counts[level];
+	return (int) *count;
 }
 
 static float
@@ -119,7 +156,7 @@ mem_pair_distance(HnswGraph *graph, HnswNode a, HnswNode b)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
 
-	return hnsw_distance(bs->metric, bs->elements[a].vec, bs->elements[b].vec, bs->dims);
+	return hnsw_distance(bs->metric, elem_vec(bs, a), elem_vec(bs, b), bs->dims);
 }
 
 static bool
@@ -137,7 +174,7 @@ static void
 mem_prefetch(HnswGraph *graph, HnswNode node)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
-	const char *p = (const char *) bs->elements[node].vec;
+	const char *p = (const char *) elem_vec(bs, node);
 	Size		bytes = sizeof(float) * bs->dims;
 
 	for (Size off = 0; off < bytes && off < 512; off += 64)
@@ -175,15 +212,15 @@ compare_candidates(const void *a, const void *b)
 static void
 mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
 {
-	BuildElement *el = &bs->elements[e];
 	int			cap = hnsw_layer_capacity(level, bs->m);
-	uint32	   *slots = el->slots + hnsw_layer_offset(level, bs->m);
-	int			n = el->counts[level];
+	uint32	   *count = layer_count(bs, e, level);
+	uint32	   *slots = layer_slots(bs, e, level);
+	int			n = (int) *count;
 
 	if (n < cap)
 	{
 		slots[n] = newnode;
-		el->counts[level]++;
+		(*count)++;
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -197,7 +234,7 @@ mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
 	n = hnsw_select_neighbors(&bs->graph, e, bs->cands, n + 1, cap, bs->selected);
 	for (int i = 0; i < n; i++)
 		slots[i] = (uint32) bs->selected[i];
-	el->counts[level] = n;
+	*count = n;
 }
 
 static void
@@ -218,15 +255,54 @@ grow_arrays(HnswBuildState *bs)
 		memset(bs->visit_tags + bs->capacity, 0, sizeof(uint32) * (newcap - bs->capacity));
 	}
 	bs->memory_used += (sizeof(BuildElement) + sizeof(uint32)) * (newcap - bs->capacity);
+
+	/* chunks for the new capacity */
+	{
+		int			needed = (int) ((newcap + CHUNK_SIZE - 1) >> CHUNK_SHIFT);
+
+		if (bs->vec_chunks == NULL)
+		{
+			bs->vec_chunks = palloc0(sizeof(float *) * needed);
+			bs->l0_chunks = palloc0(sizeof(uint32 *) * needed);
+		}
+		else
+		{
+			bs->vec_chunks = repalloc(bs->vec_chunks, sizeof(float *) * needed);
+			bs->l0_chunks = repalloc(bs->l0_chunks, sizeof(uint32 *) * needed);
+		}
+		for (int c = bs->nchunks; c < needed; c++)
+		{
+			bs->vec_chunks[c] = palloc_extended(sizeof(float) * bs->dims * CHUNK_SIZE, MCXT_ALLOC_HUGE);
+			bs->l0_chunks[c] = palloc_extended(sizeof(uint32) * (1 + 2 * bs->m) * CHUNK_SIZE,
+											   MCXT_ALLOC_HUGE);
+			bs->memory_used += (sizeof(float) * bs->dims + sizeof(uint32) * (1 + 2 * bs->m)) * CHUNK_SIZE;
+		}
+		bs->nchunks = needed;
+	}
 	bs->capacity = newcap;
 	MemoryContextSwitchTo(old);
+}
+
+/* Memory the next grow_arrays() call will take (0 if there is room). */
+static Size
+growth_memory(HnswBuildState *bs)
+{
+	uint32		newcap;
+	int			newchunks;
+
+	if (bs->nelements < bs->capacity)
+		return 0;
+	newcap = bs->capacity == 0 ? 1024 : bs->capacity * 2;
+	newchunks = (int) ((newcap + CHUNK_SIZE - 1) >> CHUNK_SHIFT) - bs->nchunks;
+	return (sizeof(BuildElement) + sizeof(uint32)) * (newcap - bs->capacity) +
+		(Size) newchunks * (sizeof(float) * bs->dims + sizeof(uint32) * (1 + 2 * bs->m)) * CHUNK_SIZE;
 }
 
 static Size
 element_memory(HnswBuildState *bs, int level)
 {
-	return sizeof(float) * bs->dims + sizeof(uint32) * (level + 2) * bs->m + (level + 1) +
-		16;						/* allocation overhead, roughly */
+	/* vectors and layer-0 lists are charged per chunk in grow_arrays() */
+	return level > 0 ? sizeof(uint32) * (level + level * bs->m) + 16 : 0;
 }
 
 static void
@@ -245,18 +321,11 @@ mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
 	old = MemoryContextSwitchTo(bs->graph_context);
 	el->heaptid = *heaptid;
 	el->level = level;
-	/* one chunk per element: vector, then slots, then counts (locality) */
-	{
-		Size		vecsize = sizeof(float) * bs->dims;
-		Size		slotsize = sizeof(uint32) * (level + 2) * bs->m;
-		char	   *chunk = palloc(vecsize + slotsize + level + 1);
-
-		el->vec = (float *) chunk;
-		el->slots = (uint32 *) (chunk + vecsize);
-		el->counts = (uint8 *) (chunk + vecsize + slotsize);
-		memset(el->counts, 0, level + 1);
-	}
-	memcpy(el->vec, vec, sizeof(float) * bs->dims);
+	el->upper = NULL;
+	if (level > 0)
+		el->upper = palloc0(sizeof(uint32) * (level + level * bs->m));
+	*layer_count(bs, id, 0) = 0;
+	memcpy(elem_vec(bs, id), vec, sizeof(float) * bs->dims);
 	MemoryContextSwitchTo(old);
 	bs->memory_used += element_memory(bs, level);
 
@@ -267,7 +336,7 @@ mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
 		return;
 	}
 
-	bs->query = el->vec;
+	bs->query = elem_vec(bs, id);
 	bs->entries[0].node = bs->entry;
 	bs->entries[0].distance = mem_query_distance(&bs->graph, bs->entry);
 	top = Min(level, bs->entry_level);
@@ -279,11 +348,11 @@ mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
 										  bs->ef_construction, l, bs->found);
 		int			nsel = hnsw_select_neighbors(&bs->graph, id, bs->found, n,
 												 hnsw_layer_capacity(l, bs->m), bs->selected);
-		uint32	   *slots = el->slots + hnsw_layer_offset(l, bs->m);
+		uint32	   *slots = layer_slots(bs, id, l);
 
 		for (int i = 0; i < nsel; i++)
 			slots[i] = (uint32) bs->selected[i];
-		el->counts[l] = nsel;
+		*layer_count(bs, id, l) = nsel;
 		/* mem_add_link reuses bs->selected: iterate over our own copy */
 		for (int i = 0; i < nsel; i++)
 			mem_add_link(bs, slots[i], l, id);
@@ -362,7 +431,7 @@ write_graph(HnswBuildState *bs)
 		etup->level = el->level;
 		etup->heaptid = el->heaptid;
 		etup->neighbortid = el->neighbortid;
-		memcpy(etup->vec, el->vec, sizeof(float) * bs->dims);
+		memcpy(etup->vec, elem_vec(bs, i), sizeof(float) * bs->dims);
 
 		memset(ntup, 0, nsize);
 		ntup->type = HNSW_NEIGHBOR_TUPLE;
@@ -416,10 +485,10 @@ write_graph(HnswBuildState *bs)
 		disk = (HnswNeighborTuple) PageGetItem(page, PageGetItemId(page, ItemPointerGetOffsetNumber(&el->neighbortid)));
 		for (int l = 0; l <= el->level; l++)
 		{
-			uint32	   *slots = el->slots + hnsw_layer_offset(l, bs->m);
+			uint32	   *slots = layer_slots(bs, i, l);
 			ItemPointer tids = disk->tids + hnsw_layer_offset(l, bs->m);
 
-			for (int s = 0; s < el->counts[l]; s++)
+			for (uint32 s = 0; s < *layer_count(bs, i, l); s++)
 				tids[s] = bs->elements[slots[s]].elemtid;
 		}
 	}
@@ -479,7 +548,8 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	{
 		int			level = hnsw_random_level(&bs->prng, bs->m);
 
-		if (bs->memory_used + element_memory(bs, level) > bs->memory_limit && bs->nelements > 0)
+		if (bs->memory_used + growth_memory(bs) + element_memory(bs, level) > bs->memory_limit &&
+			bs->nelements > 0)
 		{
 			ereport(NOTICE,
 					(errmsg("HNSW graph no longer fits into maintenance_work_mem after %u rows",
@@ -489,6 +559,8 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			write_graph(bs);
 			MemoryContextReset(bs->graph_context);
 			bs->elements = NULL;
+			bs->vec_chunks = NULL;
+			bs->l0_chunks = NULL;
 			bs->spilled = true;
 			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_INSERT_REST);
 			if (hnsw_insert_vector(index, v->x, v->dim, tid, true))

@@ -5,6 +5,7 @@
     /usr/bin/python3 test/bench/bench.py seqscan [...]    only the SQL seq-scan part
     /usr/bin/python3 test/bench/bench.py kernels [...]    only the C kernel part
     /usr/bin/python3 test/bench/bench.py embed   [...]    embeddings (USE-lite): throughput, first call, memory
+    /usr/bin/python3 test/bench/bench.py hnsw    [...]    HNSW index: build, recall/latency per ef_search, filters
     /usr/bin/python3 test/bench/bench.py <cmd> --help
 
 Needs Debian's python3 with python3-numpy and python3-psycopg2, the
@@ -23,13 +24,13 @@ import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import embed, report, vector   # noqa: E402
+from benchlib import embed, hnsw, report, vector   # noqa: E402
 from benchlib.cluster import install_signal_handlers  # noqa: E402
-from benchlib.paths import Skip, log         # noqa: E402
+from benchlib.paths import Skip              # noqa: E402
 from benchlib.timing import MachineBusy      # noqa: E402
 
 # Benchmark modules: each adds its subcommands and renders its results.
-MODULES = [vector, embed]
+MODULES = [vector, embed, hnsw]
 
 
 def main(argv=None):
@@ -65,6 +66,10 @@ def main(argv=None):
                  results["busy_cores"], 100 * results["steal"]))
     if m["installed_so_matches_tree"] is False:
         header += "\nWARNING: the installed retrieval.so differs from ./retrieval.so"
+    results["installed_so_changed_during_run"] = report.installed_so_md5() != m["installed_so_md5"]
+    if results["installed_so_changed_during_run"]:
+        header += ("\nWARNING: the installed retrieval.so was replaced during the run "
+                   "(backends started after that used the new one)")
     text = "\n\n".join([header] + [mod.render(results) for mod in MODULES])
     print("\n" + text)
     if args.json:
@@ -74,6 +79,11 @@ def main(argv=None):
         with open(args.markdown, "w") as f:
             f.write("\n\n".join([header] + [mod.render(results, markdown=True)
                                             for mod in MODULES]) + "\n")
+    failures = [f for part in results.values() if isinstance(part, dict)
+                for f in part.get("failures", [])]
+    if failures:
+        print("\n%d check(s) failed" % len(failures), file=sys.stderr)
+        return 1
     return 0
 
 

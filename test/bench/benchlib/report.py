@@ -52,6 +52,11 @@ def _cmd(args):
         return None
 
 
+def installed_so_md5():
+    libdir = _cmd([PG_CONFIG, "--pkglibdir"])
+    return _md5(os.path.join(libdir, "retrieval.so")) if libdir else None
+
+
 def machine_info():
     """Everything docs/benchmarks.md says about the machine and the build."""
     libdir = _cmd([PG_CONFIG, "--pkglibdir"])
@@ -69,6 +74,7 @@ def machine_info():
         "git_head": _cmd(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]) or "(no commits)",
         "installed_so_matches_tree": (None if not (inst_md5 and built_md5)
                                       else inst_md5 == built_md5),
+        "installed_so_md5": inst_md5,
     }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import report
 from .cluster import Cluster
 from .data import copy_vectors, read_fvecs, read_ivecs, vector_literal
-from .paths import BENCH_DIR, PG_CONFIG, ROOT, Skip, data_path, log
+from .paths import BENCH_DIR, PG_CONFIG, ROOT, data_path, log
 from .timing import (BackendClock, BusyAccumulator, MachineBusy, median_of_runs,
                      summarize, wait_for_quiet)
 
@@ -135,7 +135,10 @@ def _measure_interleaved(cur, clock, configs, literals, gt, dist, run, warmup=2)
     for qi, lit in enumerate(literals):
         shift = (qi + run) % n
         for c in configs[shift:] + configs[:shift]:
-            _set_config(cur, *c)
+            now = _set_config(cur, *c)
+            if now != active[c]:
+                raise RuntimeError("kernel setting %s: active kernel changed from %s to %s"
+                                   % (c[0], active[c], now))
             d = data[c]
             d["busy"].start()
             rows, wall, cpu = clock.run(cur, BASELINE if c[0] == "baseline" else QUERY, (lit,))
@@ -261,6 +264,13 @@ def run_seqscan(args):
                           if s[stat] and r[stat]]
                 entry["speedup_" + stat] = median_of_runs(ratios, "r")
         out["settings"].append(entry)
+    # Exact search must find the exact neighbours (ties aside).
+    out["failures"] = [
+        "%s/%d workers: tie-aware recall@10 %.4f in some run (exact search must give ~1.0)"
+        % (e["kernel"], e["workers"], e["recall_ties"]["min"])
+        for e in out["settings"] if e["kernel"] != "baseline" and e["recall_ties"]["min"] < 0.99]
+    out["failures"] += ["SET retrieval.distance_kernel = %s was accepted on a CPU without it" % k
+                        for k, v in out["unsupported_refused"].items() if v is False]
     return out
 
 
@@ -392,6 +402,11 @@ def render(results, markdown=False):
                                                  e["differing_queries_vs_first"])
                                   for e in s["settings"] if e["kernel"] != "baseline")))
         parts.append("baseline: %s" % s["baseline_query"])
+        if s["unsupported_refused"]:
+            parts.append("unsupported kernel sets refused by SET: %s" % ", ".join(
+                "%s (%s)" % (k, "yes" if v else "NO") for k, v in s["unsupported_refused"].items()))
+        for f in s.get("failures", []):
+            parts.append("FAILED: " + f)
         waits = [r.get("quiet_wait_s") for r in s["settings"][0]["per_run"]]
         if any(w != 0 for w in waits):
             parts.append("quiet wait: %d of %d runs started on an idle machine"

@@ -1,8 +1,11 @@
-// test/bench/ort/embed_ort.mjs DIR INPUTS.json RUNS: ONNX Runtime (npm
-// onnxruntime-node, one thread) on exactly the token ids the embed benchmark
-// gave retrieval.embed, single calls and batches of 32 (padded to the
-// longest text of the batch, attention mask), CPU time of this process.
-// Prints one JSON object; also checks that ORT's outputs match ours.
+// test/bench/ort/embed_ort.mjs DIR INPUTS.json RUNS [MIX MODE]: ONNX Runtime
+// (npm onnxruntime-node, one thread) on exactly the token ids the embed
+// benchmark gave retrieval.embed, single calls or batches of 32 (padded to
+// the longest text of the batch, attention mask), CPU time of this process
+// around the timed runs only.  With MIX and MODE only that cell is measured
+// (the benchmark alternates ORT and retrieval runs, so that both see the
+// same machine load).  Prints one JSON object; also checks that ORT's
+// outputs match ours.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +15,7 @@ const require = createRequire(join(dir, 'package.json'));
 const ort = require('onnxruntime-node');
 const inputs = JSON.parse(readFileSync(inputsPath, 'utf8'));
 const runs = Number(runsArg || 3);
+const [onlyMix, onlyMode] = process.argv.slice(5);
 const sess = await ort.InferenceSession.create(join(dir, 'use_lite.onnx'),
 	{ intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
 
@@ -29,6 +33,7 @@ async function run(batch) {
 
 const out = { version: require('onnxruntime-node/package.json').version, mixes: {} };
 for (const [mix, v] of Object.entries(inputs)) {
+	if (onlyMix && mix !== onlyMix) continue;
 	const y = await run(v.ids.slice(0, v.check.length));
 	let worst = 1;
 	v.check.forEach((ours, i) => {
@@ -41,6 +46,7 @@ for (const [mix, v] of Object.entries(inputs)) {
 	const ntok = v.ids.reduce((a, s) => a + s.length, 0);
 	const res = { cosine_vs_retrieval_worst: worst };
 	for (const mode of ['single', 'batch']) {
+		if (onlyMode && mode !== onlyMode) continue;
 		const size = mode === 'single' ? 1 : 32;
 		const groups = [];
 		for (let i = 0; i < v.ids.length; i += size) groups.push(v.ids.slice(i, i + size));
