@@ -250,8 +250,9 @@ extern void hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta
 									 HnswNode **neighbors, int *counts);
 extern void hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node,
 							   int level, HnswNode newnode, int m, bool building);
-extern void hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
-								  const HnswNode *nodes, int count, bool building);
+extern bool hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
+								  const HnswNode *nodes, int count,
+								  const HnswNode *expected, int nexpected, bool building);
 
 /* ------------------------------------------------------------------------
  * AM callbacks

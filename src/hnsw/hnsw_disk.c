@@ -537,10 +537,15 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 	pfree(cands);
 }
 
-/* Overwrite one layer of a neighbour list unconditionally. */
-void
+/*
+ * Overwrite one layer of a neighbour list.  With expected != NULL, only if
+ * the layer still holds exactly expected[0..nexpected) (optimistic update,
+ * see the file header); returns whether it wrote.
+ */
+bool
 hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
-					  const HnswNode *nodes, int count, bool building)
+					  const HnswNode *nodes, int count,
+					  const HnswNode *expected, int nexpected, bool building)
 {
 	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(neighbortid));
 	RetrievalPageWrite write;
@@ -550,11 +555,26 @@ hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
 	int			cap = hnsw_layer_capacity(level, m);
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	ntup = (HnswNeighborTuple) tuple_at(index, BufferGetPage(buf), neighbortid, HNSW_NEIGHBOR_TUPLE);
+	if (start + cap > ntup->count)
+		corrupted(index, hnsw_node_from_tid(neighbortid), "neighbor list");
+	if (expected != NULL)
+	{
+		HnswNode   *current = palloc(sizeof(HnswNode) * cap);
+		bool		unchanged = copy_layer(ntup, level, m, current) == nexpected &&
+			memcmp(current, expected, sizeof(HnswNode) * nexpected) == 0;
+
+		pfree(current);
+		if (!unchanged)
+		{
+			UnlockReleaseBuffer(buf);
+			return false;
+		}
+	}
+
 	retrieval_write_begin(&write, index, building);
 	page = retrieval_write_page(&write, buf, false);
 	ntup = (HnswNeighborTuple) tuple_at(index, page, neighbortid, HNSW_NEIGHBOR_TUPLE);
-	if (start + cap > ntup->count)
-		corrupted(index, hnsw_node_from_tid(neighbortid), "neighbor list");
 	for (int i = 0; i < cap; i++)
 	{
 		if (i < count)
@@ -564,4 +584,5 @@ hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
 	}
 	retrieval_write_finish(&write);
 	UnlockReleaseBuffer(buf);
+	return true;
 }

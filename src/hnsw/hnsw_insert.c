@@ -233,6 +233,9 @@ hnsw_insert_vector(Relation index, const float *raw, int dims, ItemPointer heap_
 		hnsw_disk_find_neighbors(dg, &meta, vec, level, meta.ef_construction, neighbors, counts);
 		for (int l = 0; l <= level; l++)
 		{
+			int			cap = hnsw_layer_capacity(l, meta.m);
+			HnswNode   *current = palloc(sizeof(HnswNode) * cap);
+			HnswNode   *merged = palloc(sizeof(HnswNode) * cap);
 			int			n = 0;
 
 			/* never link the element to itself */
@@ -240,7 +243,31 @@ hnsw_insert_vector(Relation index, const float *raw, int dims, ItemPointer heap_
 				if (neighbors[l][i] != node)
 					neighbors[l][n++] = neighbors[l][i];
 			counts[l] = n;
-			hnsw_disk_write_layer(index, &neighbortid, l, meta.m, neighbors[l], n, building);
+
+			/* keep links that concurrent inserts added to our list meanwhile */
+			for (int attempt = 0; attempt < 3; attempt++)
+			{
+				int			ncurrent = hnsw_disk_graph_base(dg)->neighbors(hnsw_disk_graph_base(dg),
+																		  node, l, current);
+				int			nmerged = 0;
+
+				for (int i = 0; i < n && nmerged < cap; i++)
+					merged[nmerged++] = neighbors[l][i];
+				for (int i = 0; i < ncurrent && nmerged < cap; i++)
+				{
+					bool		dup = false;
+
+					for (int j = 0; j < n && !dup; j++)
+						dup = current[i] == neighbors[l][j];
+					if (!dup)
+						merged[nmerged++] = current[i];
+				}
+				if (hnsw_disk_write_layer(index, &neighbortid, l, meta.m, merged, nmerged,
+										  current, ncurrent, building))
+					break;
+			}
+			pfree(current);
+			pfree(merged);
 		}
 		link_element(index, dg, &meta, node, level, neighbors, counts, building);
 		if (level > meta.entry_level)

@@ -129,7 +129,11 @@ compare_candidates(const void *a, const void *b)
 	return da < db ? -1 : (da > db ? 1 : 0);
 }
 
-/* Re-select one layer of node's list without the dead elements. */
+/*
+ * Re-select one layer of node's list without the dead elements.  The list
+ * is rewritten only if no insert changed it meanwhile; otherwise the
+ * repair is recomputed from the new list (a few times at most).
+ */
 static void
 repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neighbortid,
 			 int level)
@@ -141,27 +145,30 @@ repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neig
 	HnswNode   *second = palloc(sizeof(HnswNode) * 2 * m);
 	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (cap + cap * 2 * m));
 	HnswNode   *selected = palloc(sizeof(HnswNode) * cap);
-	int			ncands = 0;
-	int			ncurrent = graph->neighbors(graph, node, level, current);
-	int			nselected;
 
-	graph->reset_visits(graph);
-	graph->visit(graph, node);
-	for (int i = 0; i < ncurrent; i++)
+	for (int attempt = 0; attempt < 3; attempt++)
 	{
-		if (nodeset_lookup(vs->dead, current[i]) == NULL)
-		{
-			if (graph->visit(graph, current[i]))
-			{
-				cands[ncands].node = current[i];
-				cands[ncands++].distance = graph->pair_distance(graph, node, current[i]);
-			}
-			continue;
-		}
-		/* a dead neighbour: its live neighbours become candidates */
-		{
-			int			nsecond = graph->neighbors(graph, current[i], level, second);
+		int			ncands = 0;
+		int			ncurrent = graph->neighbors(graph, node, level, current);
+		int			nselected;
 
+		graph->reset_visits(graph);
+		graph->visit(graph, node);
+		for (int i = 0; i < ncurrent; i++)
+		{
+			int			nsecond;
+
+			if (nodeset_lookup(vs->dead, current[i]) == NULL)
+			{
+				if (graph->visit(graph, current[i]))
+				{
+					cands[ncands].node = current[i];
+					cands[ncands++].distance = graph->pair_distance(graph, node, current[i]);
+				}
+				continue;
+			}
+			/* a dead neighbour: its live neighbours become candidates */
+			nsecond = graph->neighbors(graph, current[i], level, second);
 			for (int j = 0; j < nsecond; j++)
 			{
 				if (nodeset_lookup(vs->dead, second[j]) != NULL || !graph->visit(graph, second[j]))
@@ -170,10 +177,12 @@ repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neig
 				cands[ncands++].distance = graph->pair_distance(graph, node, second[j]);
 			}
 		}
+		qsort(cands, ncands, sizeof(HnswCandidate), compare_candidates);
+		nselected = hnsw_select_neighbors(graph, node, cands, ncands, cap, selected);
+		if (hnsw_disk_write_layer(vs->index, neighbortid, level, m, selected, nselected,
+								  current, ncurrent, false))
+			break;
 	}
-	qsort(cands, ncands, sizeof(HnswCandidate), compare_candidates);
-	nselected = hnsw_select_neighbors(graph, node, cands, ncands, cap, selected);
-	hnsw_disk_write_layer(vs->index, neighbortid, level, m, selected, nselected, false);
 
 	pfree(current);
 	pfree(second);
