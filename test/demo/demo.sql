@@ -1,6 +1,6 @@
 -- The main job's searches.  What it shows grows with the extension; today
 -- (before the BM25 index and the embedding model exist) it is a stand-in:
--- the vector type and the HNSW index.  Each page gets a 1024-dimensional hashed TF-IDF vector
+-- the vector type, the HNSW index and in-database embeddings.  Each page gets a 1024-dimensional hashed TF-IDF vector
 -- (lexemes from PostgreSQL's english text search configuration, hashed
 -- into 1024 signed buckets, L2-normalised) and searches are exact k-nearest
 -- neighbour queries by cosine distance (<=>) over those vectors, then the
@@ -113,6 +113,23 @@ SELECT query_vector('remove rows from a table') AS q \gset
 \timing on
 SELECT title, round((embedding <=> :'q')::numeric, 3) AS distance
 FROM docs WHERE page LIKE 'sql-%' ORDER BY embedding <=> :'q' LIMIT 5;
+\timing off
+
+\echo
+\echo == semantic search: retrieval.embed() (Universal Sentence Encoder Lite, inside the backend)
+\echo    embedding the title and opening text of every page, then an HNSW index on the embeddings
+ALTER TABLE docs ADD COLUMN semantic vector(512);
+\timing on
+UPDATE docs SET semantic = retrieval.embed(title || '. ' || left(regexp_replace(body, '\s+', ' ', 'g'), 400));
+CREATE INDEX docs_semantic_idx ON docs USING retrieval (semantic vector_cosine_ops);
+\timing off
+\timing on
+SELECT title, round((semantic <=> retrieval.embed('how do I copy a database to another server')) ::numeric, 3) AS distance
+FROM docs ORDER BY semantic <=> retrieval.embed('how do I copy a database to another server') LIMIT 5;
+SELECT title, round((semantic <=> retrieval.embed('make queries faster')) ::numeric, 3) AS distance
+FROM docs ORDER BY semantic <=> retrieval.embed('make queries faster') LIMIT 5;
+SELECT title, round((semantic <=> retrieval.embed('who is allowed to read this table')) ::numeric, 3) AS distance
+FROM docs ORDER BY semantic <=> retrieval.embed('who is allowed to read this table') LIMIT 5;
 \timing off
 
 \echo

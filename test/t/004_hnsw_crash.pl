@@ -1,0 +1,320 @@
+# 004_hnsw_crash.pl: crash recovery of HNSW indexes.
+#
+# Why: every change to an HNSW graph after CREATE INDEX (element placement,
+# reverse links, entry point, VACUUM's repairs and deletion marks) is a
+# GenericXLog record; after a crash, redo of those records must give graphs
+# that still reach every live row and answer kNN queries exactly when the
+# search is wide, and every acknowledged commit must be found through the
+# index.  A crash in the middle of CREATE INDEX (whose pages are written
+# without WAL and logged at the end) must leave no index behind.
+#
+# How: pgbench clients insert, update and delete random 32-dimensional
+# vectors in a table with an L2 and a cosine HNSW index (autovacuum running)
+# while a tracker commits known rows one transaction at a time into a second
+# HNSW-indexed table; the postmaster and all its children get SIGKILL
+# mid-write and the node restarts through crash recovery.  Then, with
+# ef_search = 1000 on tables of at most a few thousand rows:
+#  - a full index scan (no LIMIT) returns exactly the ids of a sequential
+#    scan, for both indexes;
+#  - ORDER BY v <-> q / v <=> q LIMIT 10 through the index returns the ids
+#    of the exact top-10 for several queries;
+#  - the tracker's table holds exactly its acknowledged commits (plus all or
+#    nothing of the one in flight), each row its own nearest neighbour;
+# and the same after VACUUM and more writes.  Finally a CREATE INDEX is
+# killed while it runs (in its spill-to-disk phase): after restart the
+# index does not exist and a new build works.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(time usleep);
+
+# psql / pgbench die with the server; writing to their pipes must not kill us
+$SIG{PIPE} = 'IGNORE';
+
+my $DIM = 32;
+
+my $node = PostgreSQL::Test::Cluster->new('hnsw_crash');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', qq{
+synchronous_commit = on
+max_connections = 20
+autovacuum_naptime = 1s
+autovacuum_vacuum_threshold = 50
+autovacuum_vacuum_scale_factor = 0.05
+log_statement = none
+});
+$node->start;
+
+$node->safe_psql(
+	'postgres', qq{
+CREATE EXTENSION retrieval;
+
+-- uniform random values: no two distances tie
+CREATE FUNCTION rand_vec() RETURNS vector LANGUAGE sql VOLATILE AS \$\$
+  SELECT array_agg(random()::real)::vector($DIM) FROM generate_series(1, $DIM)
+\$\$;
+-- deterministic vectors for the tracker and the queries
+CREATE FUNCTION tvec(i int) RETURNS vector LANGUAGE sql IMMUTABLE AS \$\$
+  SELECT array_agg(sin(i * 0.37 + d * 1.1)::real ORDER BY d)::vector($DIM) FROM generate_series(1, $DIM) d
+\$\$;
+
+CREATE TABLE items (id bigserial PRIMARY KEY, v vector($DIM) NOT NULL);
+INSERT INTO items (v) SELECT rand_vec() FROM generate_series(1, 1500);
+CREATE INDEX items_l2 ON items USING retrieval (v vector_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX items_cos ON items USING retrieval (v vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+
+CREATE TABLE acked (n int PRIMARY KEY, v vector($DIM) NOT NULL);
+CREATE INDEX acked_l2 ON acked USING retrieval (v vector_l2_ops);
+CHECKPOINT;
+});
+
+# --- concurrent churn: pgbench -------------------------------------------
+my $script = $node->basedir . '/churn.sql';
+append_to_file(
+	$script, q{
+\set id random(1, 5000)
+BEGIN;
+INSERT INTO items (v) VALUES (rand_vec());
+UPDATE items SET v = rand_vec() WHERE id = :id;
+DELETE FROM items WHERE id IN (:id + 1, :id + 2);
+END;
+});
+my ($bench_out, $bench_err) = ('', '');
+my $bench;
+{
+	# (PostgreSQL::Test::Cluster sets PGAPPNAME for everything; name the churn)
+	local $ENV{PGAPPNAME} = 'churn';
+	$bench = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', '4', '-j', '2', '-T', '120',
+			'-f', $script, '-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'<', \undef, '>', \$bench_out, '2>', \$bench_err,
+		IPC::Run::timeout(300));
+}
+
+# --- the tracker: one known transaction at a time -----------------------------
+# Transaction i inserts row i; when i % 4 = 0 it also deletes row i / 2.
+sub tracker_txn
+{
+	my ($i) = @_;
+	my $sql = "BEGIN; INSERT INTO acked VALUES ($i, tvec($i));";
+	$sql .= ' DELETE FROM acked WHERE n = ' . ($i / 2) . ';' if $i % 4 == 0;
+	return "$sql COMMIT;";
+}
+
+# the ids in acked after transactions 1..$n, ascending, comma-separated
+sub expected_acked
+{
+	my ($n) = @_;
+	my %gone = map { ($_ / 2) => 1 } grep { $_ % 4 == 0 } 1 .. $n;
+	return join(',', grep { !$gone{$_} } 1 .. $n);
+}
+
+my $tracker = $node->background_psql('postgres');
+$tracker->query_safe('SET synchronous_commit = on');
+
+my $running = $node->poll_query_until('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE application_name = 'churn'", '4');
+if (!$running)
+{
+	$bench->pump_nb;
+	diag "pgbench stdout: $bench_out\npgbench stderr: $bench_err";
+}
+ok($running, '4 pgbench clients are running');
+
+my $acked = 0;
+for my $phase (1, 2)
+{
+	my $until = time + 1.5;
+	while (time < $until)
+	{
+		$tracker->query_safe(tracker_txn($acked + 1));
+		$acked++;
+	}
+	# a checkpoint in the middle of the churn: redo starts from here
+	$tracker->query_safe('CHECKPOINT') if $phase == 1;
+}
+note "tracker: $acked acknowledged commits";
+cmp_ok($acked, '>', 20, 'tracker committed a useful number of transactions');
+
+# one more tracker transaction in flight while we pull the plug
+$tracker->query_until(qr/inflight/, "\\echo inflight\n" . tracker_txn($acked + 1) . "\n");
+
+# --- the crash ---------------------------------------------------------------
+# SIGKILL the postmaster and all its children at once, then wait until they
+# are gone (a new postmaster refuses to start while the old PID exists).
+sub crash_node
+{
+	my ($pm_pid) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
+	my @children;
+	opendir(my $proc, '/proc') or die "cannot open /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir $proc)
+	{
+		my $stat = eval { slurp_file("/proc/$pid/stat") } // next;
+		push @children, $pid if $stat =~ /^\d+ \(.*\) \S+ (\d+) /s && $1 == $pm_pid;
+	}
+	closedir $proc;
+	note "postmaster $pm_pid, children: @children";
+	$node->kill9;
+	kill 'KILL', @children;
+	return ($pm_pid, @children);
+}
+
+sub wait_gone
+{
+	my @pids = @_;
+	for (1 .. 600)
+	{
+		return 1 unless grep { kill 0, $_ } @pids;
+		usleep(100_000);
+	}
+	return 0;
+}
+
+my @killed = crash_node();
+eval { $tracker->quit };
+$bench->finish;
+note "pgbench stdout:\n$bench_out\npgbench stderr:\n$bench_err";
+like($bench_err, qr/Run was aborted/, 'pgbench was cut off by the crash');
+ok(wait_gone(@killed), 'killed server processes are gone');
+
+my $log_offset = -s $node->logfile;
+$node->start;
+ok($node->log_contains('database system was not properly shut down; automatic recovery in progress', $log_offset),
+	'restart went through crash recovery');
+ok($node->log_contains('redo done at', $log_offset), 'redo finished');
+
+# --- the checks ------------------------------------------------------------------
+my $wide = 'SET enable_seqscan = off; SET enable_bitmapscan = off; SET retrieval.ef_search = 1000;';
+my $exact = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+
+my @queries = map { $node->safe_psql('postgres', "SELECT tvec($_)") } 1001 .. 1004;
+push @queries, $node->safe_psql('postgres', 'SELECT v FROM items ORDER BY id DESC LIMIT 1');
+
+sub check_all
+{
+	my ($when) = @_;
+	my $count = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+	cmp_ok($count, '<=', 3500, "items is small enough for exact wide searches ($count rows) $when");
+	my $all_ids = $node->safe_psql('postgres',
+		"$exact SELECT string_agg(id::text, ',' ORDER BY id) FROM items");
+
+	for my $ix (['items_l2', '<->'], ['items_cos', '<=>'])
+	{
+		my ($index, $op) = @$ix;
+		my $full = "SELECT id FROM items ORDER BY v $op '$queries[0]'";
+		like($node->safe_psql('postgres', "$wide EXPLAIN (COSTS OFF) $full"),
+			qr/Index Scan using $index/, "$index: full scan reads the index $when");
+		my $via_index = $node->safe_psql('postgres',
+			"$wide SELECT count(*), string_agg(id::text, ',' ORDER BY id) FROM ($full) s");
+		is($via_index, "$count|$all_ids",
+			"$index: a full index scan returns exactly the $count live rows $when")
+		  or diag "$index $when: rows the index scan misses: "
+		  . $node->safe_psql('postgres',
+			"$wide SELECT string_agg(id || ' ' || v::text, E'\\n') FROM items WHERE id NOT IN (SELECT id FROM ($full) s)");
+
+		my $bad = 0;
+		for my $q (@queries)
+		{
+			my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $op '$q' LIMIT 10) s";
+			my $got = $node->safe_psql('postgres', "$wide $knn");
+			my $want = $node->safe_psql('postgres', "$exact $knn");
+			if ($got ne $want)
+			{
+				$bad++;
+				diag "$index $when: index top-10 $got, exact $want";
+			}
+		}
+		is($bad, 0, "$index: top-10 of " . scalar(@queries) . " queries = exact top-10 $when");
+	}
+
+	# the tracker's acknowledged commits, through the index
+	my $got = $node->safe_psql('postgres',
+		"$wide SELECT string_agg(n::text, ',' ORDER BY n) FROM (SELECT n FROM acked ORDER BY v <-> tvec(0)) s");
+	my $state_ok = $got eq expected_acked($acked) || $got eq expected_acked($acked + 1);
+	ok($state_ok,
+		"acked holds exactly the $acked acknowledged transactions (+ all or none of the in-flight one), read through the index $when"
+	);
+	diag "expected " . substr(expected_acked($acked), 0, 300) . "\ngot      " . substr($got, 0, 300)
+	  unless $state_ok;
+	is( $node->safe_psql('postgres',
+			"$wide SELECT count(*) FILTER (WHERE (SELECT b.n FROM acked b ORDER BY b.v <-> a.v LIMIT 1) <> a.n) FROM acked a"
+		),
+		'0',
+		"every acked row is its own nearest neighbour through the index $when");
+}
+
+check_all('after crash recovery');
+cmp_ok($node->safe_psql('postgres', 'SELECT max(id) FROM items'), '>', 1500,
+	'rows committed by pgbench survived');
+
+# --- VACUUM after the crash, more writes, VACUUM again -------------------------------
+$node->safe_psql('postgres', 'VACUUM items; VACUUM acked;');
+check_all('after VACUUM');
+$node->safe_psql(
+	'postgres', q{
+INSERT INTO items (v) SELECT rand_vec() FROM generate_series(1, 200);
+DELETE FROM items WHERE id % 5 = 0;
+UPDATE items SET v = rand_vec() WHERE id % 7 = 0;
+VACUUM items;
+});
+check_all('after more writes and a second VACUUM');
+
+# --- a crash during CREATE INDEX ------------------------------------------------------
+# 10000 rows; with maintenance_work_mem = 1MB the build soon spills and
+# inserts the rest one by one into unlogged pages: the slow phase we kill.
+$node->safe_psql('postgres',
+	'CREATE TABLE big (id int PRIMARY KEY, v vector(32) NOT NULL); '
+	  . 'INSERT INTO big SELECT i, rand_vec() FROM generate_series(1, 10000) i; CHECKPOINT;');
+my ($build_out, $build_err) = ('', '');
+my $build = IPC::Run::start(
+	[
+		'psql', '-X', '-d', $node->connstr('postgres'), '-c',
+		"SET maintenance_work_mem = '1MB'; CREATE INDEX big_idx ON big USING retrieval (v vector_l2_ops)"
+	],
+	'<', \undef, '>', \$build_out, '2>', \$build_err,
+	IPC::Run::timeout(300));
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) FROM pg_stat_progress_create_index WHERE tuples_done >= 3500 AND relid = 'big'::regclass",
+		'1'),
+	'CREATE INDEX is under way (3500 rows done)');
+@killed = crash_node();
+$build->finish;
+like($build_err, qr/no longer fits into maintenance_work_mem/, 'the build had spilled to on-disk inserts');
+unlike($build_out, qr/CREATE INDEX/, 'CREATE INDEX did not complete');
+ok(wait_gone(@killed), 'killed server processes are gone (2)');
+$log_offset = -s $node->logfile;
+$node->start;
+ok($node->log_contains('automatic recovery in progress', $log_offset),
+	'restart after the killed build went through crash recovery');
+
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname = 'big_idx'"),
+	'0', 'the killed CREATE INDEX left no index behind');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_index WHERE indrelid = 'big'::regclass"),
+	'1', 'big has only its primary key');
+$node->safe_psql('postgres', 'CREATE INDEX big_idx ON big USING retrieval (v vector_l2_ops)');
+is($node->safe_psql('postgres',
+		"SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = 'big_idx'::regclass"),
+	't', 'a new build succeeds and is valid');
+is( $node->safe_psql('postgres',
+		'SET enable_seqscan = off; SET retrieval.ef_search = 100; '
+		  . 'SELECT count(*) FILTER (WHERE (SELECT b.id FROM big b ORDER BY b.v <-> a.v LIMIT 1) = a.id) FROM big a WHERE a.id % 200 = 0'
+	),
+	'50',
+	'new build: 50 sample rows are their own nearest neighbours');
+my $q = $queries[1];
+is( $node->safe_psql('postgres',
+		"$wide SELECT string_agg(id::text, ',') FROM (SELECT id FROM big ORDER BY v <-> '$q' LIMIT 10) s"),
+	$node->safe_psql('postgres',
+		"$exact SELECT string_agg(id::text, ',') FROM (SELECT id FROM big ORDER BY v <-> '$q' LIMIT 10) s"),
+	'new build: top-10 = exact top-10');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,221 @@
+# 005_hnsw_standby.pl: HNSW indexes on a streaming hot standby.
+#
+# Why: an HNSW build is written without WAL and logged as full pages at the
+# end (also when it spills to on-disk inserts), and every later change is a
+# GenericXLog record; a standby must replay all of it to exactly the
+# primary's pages, and its index scans (which depend on every link and on
+# the entry point) must answer exactly as the primary's.  Unlogged tables
+# get their index from the init fork after a crash.
+#
+# How: a primary with wal_consistency_checking = 'all' (the standby compares
+# every replayed page with the primary's image and stops on a difference)
+# and a streaming standby.  On the primary: L2, inner-product and cosine
+# HNSW indexes, one more built with maintenance_work_mem = 1MB (spill),
+# then inserts, deletes, VACUUM (link repair), more inserts.  After
+# catch-up: no "inconsistent page" in the standby log; kNN queries through
+# the indexes (several ef_search values, with and without WHERE filters,
+# full scans) print identical text on both nodes and the standby's plans
+# use the indexes.  Last, an UNLOGGED table with an HNSW index is empty and
+# usable after an immediate stop of the primary.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $DIM = 24;
+
+my $primary = PostgreSQL::Test::Cluster->new('hnsw_primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf(
+	'postgresql.conf', q{
+wal_consistency_checking = 'all'
+autovacuum = off
+log_statement = none
+});
+$primary->start;
+$primary->backup('backup');
+
+my $standby = PostgreSQL::Test::Cluster->new('hnsw_standby');
+$standby->init_from_backup($primary, 'backup', has_streaming => 1);
+$standby->start;
+
+# deterministic vectors: three decimals from a hash, in [-5, 5]
+my $vec = 'hvec(i)';
+$primary->safe_psql(
+	'postgres', qq{
+CREATE EXTENSION retrieval;
+CREATE FUNCTION hvec(i int) RETURNS vector LANGUAGE sql IMMUTABLE AS \$\$
+  SELECT array_agg((abs(hashint4(i * 1000 + d)) % 10001)::real / 1000 - 5 ORDER BY d)::vector($DIM)
+  FROM generate_series(1, $DIM) d
+\$\$;
+CREATE TABLE items (id int PRIMARY KEY, cat int NOT NULL, v vector($DIM));
+INSERT INTO items SELECT i, i % 10, $vec FROM generate_series(1, 3000) i;
+CREATE INDEX items_l2 ON items USING retrieval (v vector_l2_ops) WITH (m = 12, ef_construction = 40);
+CREATE INDEX items_ip ON items USING retrieval (v vector_ip_ops);
+CREATE INDEX items_cos ON items USING retrieval (v vector_cosine_ops) WITH (m = 8);
+});
+
+# a build that outgrows maintenance_work_mem and inserts the rest on disk
+my ($ret, $out, $err) = $primary->psql(
+	'postgres', qq{
+CREATE TABLE spill (id int PRIMARY KEY, v vector(64));
+INSERT INTO spill SELECT i, ARRAY(SELECT sin(i * 7 + j) FROM generate_series(1, 64) j)::vector FROM generate_series(1, 3000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX spill_l2 ON spill USING retrieval (v vector_l2_ops);
+});
+is($ret, 0, 'the spilling build succeeded');
+like($err, qr/no longer fits into maintenance_work_mem/, 'the build spilled to on-disk inserts');
+
+# maintenance after the builds: inserts, deletes, VACUUM, more inserts
+$primary->safe_psql(
+	'postgres', qq{
+INSERT INTO items SELECT i, i % 10, $vec FROM generate_series(3001, 3400) i;
+INSERT INTO items VALUES (4001, 1, NULL), (4002, 2, array_fill(0::real, ARRAY[$DIM])::vector($DIM));
+DELETE FROM items WHERE id % 3 = 0 OR id BETWEEN 500 AND 900;
+DELETE FROM spill WHERE id % 4 = 1;
+VACUUM items;
+VACUUM spill;
+INSERT INTO items SELECT i, i % 10, $vec FROM generate_series(4003, 4300) i;
+INSERT INTO spill SELECT i, ARRAY(SELECT cos(i * 3 + j) FROM generate_series(1, 64) j)::vector FROM generate_series(3001, 3100) i;
+UPDATE items SET v = hvec(10000 + id) WHERE id % 13 = 0 AND id < 2000;
+});
+$primary->wait_for_catchup($standby);
+
+ok(!$standby->log_contains('inconsistent page found'),
+	'wal_consistency_checking found no inconsistent page on the standby');
+is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'standby is in recovery');
+
+# --- the same answers on both nodes ------------------------------------------------
+my $idx = 'SET enable_seqscan = off; SET enable_bitmapscan = off;';
+my $q1 = $primary->safe_psql('postgres', 'SELECT hvec(77777)');
+my $q2 = $primary->safe_psql('postgres', 'SELECT hvec(88888)');
+my $sq = $primary->safe_psql('postgres',
+	'SELECT ARRAY(SELECT sin(5 * 7 + j) + 0.01 FROM generate_series(1, 64) j)::vector');
+
+my @cases;
+for my $ix (['items_l2', '<->'], ['items_ip', '<#>'], ['items_cos', '<=>'])
+{
+	my ($index, $op) = @$ix;
+	for my $ef (10, 40, 200)
+	{
+		for my $q ($q1, $q2)
+		{
+			push @cases,
+			  [
+				"$index ef_search=$ef LIMIT 10",
+				"SET retrieval.ef_search = $ef;",
+				"SELECT id, v $op '$q' FROM items ORDER BY v $op '$q' LIMIT 10",
+				$index, 10
+			  ];
+		}
+		push @cases,
+		  [
+			"$index ef_search=$ef filtered",
+			"SET retrieval.ef_search = $ef;",
+			"SELECT id, v $op '$q1' FROM items WHERE cat = 3 ORDER BY v $op '$q1' LIMIT 15",
+			$index, 15
+		  ];
+	}
+	push @cases,
+	  [
+		"$index full scan",
+		'SET retrieval.ef_search = 100;',
+		"SELECT count(*), sum(id) FROM (SELECT id FROM items ORDER BY v $op '$q2') s",
+		$index, 1
+	  ];
+}
+push @cases,
+  [
+	'spill_l2 LIMIT 5', 'SET retrieval.ef_search = 40;',
+	"SELECT id, v <-> '$sq' FROM spill ORDER BY v <-> '$sq' LIMIT 5",
+	'spill_l2', 5
+  ];
+push @cases,
+  [
+	'spill_l2 full scan', 'SET retrieval.ef_search = 1000;',
+	"SELECT count(*), sum(id) FROM (SELECT id FROM spill ORDER BY v <-> '$sq') s",
+	'spill_l2', 1
+  ];
+
+for my $c (@cases)
+{
+	my ($name, $settings, $query, $index, $rows) = @$c;
+	like($standby->safe_psql('postgres', "$idx $settings EXPLAIN (COSTS OFF) $query"),
+		qr/Index Scan using $index/, "$name: the standby plan uses $index");
+	my $on_primary = $primary->safe_psql('postgres', "$idx $settings $query");
+	my $on_standby = $standby->safe_psql('postgres', "$idx $settings $query");
+	is(scalar(split /\n/, $on_primary), $rows, "$name: $rows rows");
+	ok($on_primary eq $on_standby, "$name: standby output = primary output");
+	diag "primary:\n$on_primary\nstandby:\n$on_standby" if $on_primary ne $on_standby;
+}
+
+# exact values: wide searches equal sequential scans, and full scans see every row
+my $exact = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+for my $ix (['<->', 'v IS NOT NULL'], ['<#>', 'v IS NOT NULL'],
+	['<=>', "v IS NOT NULL AND vector_norm(v) > 0"])
+{
+	my ($op, $indexed) = @$ix;
+	my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $op '$q1' LIMIT 10) s";
+	is($standby->safe_psql('postgres', "$idx SET retrieval.ef_search = 400; $knn"),
+		$primary->safe_psql('postgres', "$exact $knn"),
+		"standby: wide $op search = exact top-10 of the primary");
+	is( $standby->safe_psql('postgres',
+			"$idx SET retrieval.ef_search = 1000; SELECT count(*) FROM (SELECT id FROM items ORDER BY v $op '$q2') s"
+		),
+		$primary->safe_psql('postgres', "SELECT count(*) FROM items WHERE $indexed"),
+		"standby: a full $op index scan returns every indexed row")
+	  or diag "rows missing: "
+	  . $standby->safe_psql('postgres',
+		"$idx SET retrieval.ef_search = 1000; SELECT string_agg(id::text, ',') FROM items WHERE $indexed AND id NOT IN (SELECT id FROM (SELECT id FROM items ORDER BY v $op '$q2') s)"
+	  );
+}
+is( $standby->safe_psql('postgres',
+		"$idx SELECT id FROM spill ORDER BY v <-> (SELECT v FROM spill WHERE id = 3002) LIMIT 1"),
+	'3002', 'standby: a row inserted after the spilled build is its own nearest neighbour');
+
+# the standby is read-only
+($ret, $out, $err) = $standby->psql('postgres', "INSERT INTO items VALUES (99999, 1, '$q1')");
+isnt($ret, 0, 'INSERT fails on the standby');
+
+# --- an unlogged table: empty after a crash, the index works from its init fork ------------
+$primary->safe_psql(
+	'postgres', qq{
+CREATE UNLOGGED TABLE ul (id int, v vector(3));
+CREATE INDEX ul_l2 ON ul USING retrieval (v vector_l2_ops);
+INSERT INTO ul SELECT i, ARRAY[i, -i, i % 7]::vector FROM generate_series(1, 500) i;
+CHECKPOINT;
+});
+is( $primary->safe_psql('postgres',
+		"$idx SELECT string_agg(id::text, ',') FROM (SELECT id FROM ul ORDER BY v <-> '[250.2,-250.2,5]' LIMIT 3) s"
+	),
+	'250,251,249',
+	'unlogged: index works before the crash');
+$primary->stop('immediate');
+$primary->start;
+is($primary->safe_psql('postgres', 'SELECT count(*) FROM ul'), '0', 'unlogged table is empty after the crash');
+is( $primary->safe_psql('postgres',
+		"$idx SELECT count(*) FROM (SELECT id FROM ul ORDER BY v <-> '[1,1,1]') s"),
+	'0', 'unlogged: the empty index returns nothing');
+$primary->safe_psql('postgres',
+	'INSERT INTO ul SELECT i, ARRAY[i, -i, i % 7]::vector FROM generate_series(1, 300) i');
+like($primary->safe_psql('postgres', "$idx EXPLAIN (COSTS OFF) SELECT id FROM ul ORDER BY v <-> '[1,1,1]' LIMIT 3"),
+	qr/Index Scan using ul_l2/, 'unlogged: plan uses the index');
+is( $primary->safe_psql('postgres',
+		"$idx SET retrieval.ef_search = 1000; SELECT count(*), string_agg(id::text, ',') FILTER (WHERE id IN (100, 101, 99)) FROM (SELECT id FROM ul ORDER BY v <-> '[100.2,-100.2,2]') s"
+	),
+	'300|100,101,99',
+	'unlogged: after the crash the index is usable and complete');
+
+# the standby follows the restarted primary
+$primary->safe_psql('postgres', "INSERT INTO items VALUES (5000, 5, '$q2')");
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres',
+		"$idx SELECT id FROM items ORDER BY v <-> '$q2' LIMIT 1"),
+	'5000', 'standby finds a row inserted after the primary restart through the index');
+ok(!$standby->log_contains('inconsistent page found'), 'still no inconsistent page on the standby');
+
+$standby->stop;
+$primary->stop;
+done_testing();
