@@ -209,6 +209,7 @@ extern HnswCandidate hnsw_descend(HnswGraph *graph, HnswCandidate entry, int fro
 extern int	hnsw_select_neighbors(HnswGraph *graph, HnswNode base, HnswCandidate *candidates,
 								  int ncandidates, int max_neighbors, HnswNode *out);
 extern int	hnsw_random_level(pg_prng_state *state, int m);
+extern void hnsw_sort_candidates(HnswCandidate *candidates, int n);
 
 /* ------------------------------------------------------------------------
  * Distances (hnsw_distance.c)

@@ -199,15 +199,6 @@ mem_reset_visits(HnswGraph *graph)
  * ------------------------------------------------------------------------
  */
 
-static int
-compare_candidates(const void *a, const void *b)
-{
-	float		da = ((const HnswCandidate *) a)->distance;
-	float		db = ((const HnswCandidate *) b)->distance;
-
-	return da < db ? -1 : (da > db ? 1 : 0);
-}
-
 /* Add link e -> newnode on a layer, re-selecting e's list when full. */
 static void
 mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
@@ -230,7 +221,7 @@ mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
 	}
 	bs->cands[n].node = newnode;
 	bs->cands[n].distance = mem_pair_distance(&bs->graph, e, newnode);
-	qsort(bs->cands, n + 1, sizeof(HnswCandidate), compare_candidates);
+	hnsw_sort_candidates(bs->cands, n + 1);
 	n = hnsw_select_neighbors(&bs->graph, e, bs->cands, n + 1, cap, bs->selected);
 	for (int i = 0; i < n; i++)
 		slots[i] = (uint32) bs->selected[i];

@@ -441,15 +441,6 @@ hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta, const floa
 	pfree(live);
 }
 
-static int
-compare_candidates(const void *a, const void *b)
-{
-	float		da = ((const HnswCandidate *) a)->distance;
-	float		db = ((const HnswCandidate *) b)->distance;
-
-	return da < db ? -1 : (da > db ? 1 : 0);
-}
-
 /*
  * Make newnode a neighbour of node on the given layer: append it when the
  * list has room, otherwise re-select the list with the heuristic among the
@@ -502,7 +493,7 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 			}
 			cands[ncurrent].node = newnode;
 			cands[ncurrent].distance = graph->pair_distance(graph, node, newnode);
-			qsort(cands, ncurrent + 1, sizeof(HnswCandidate), compare_candidates);
+			hnsw_sort_candidates(cands, ncurrent + 1);
 			nupdated = hnsw_select_neighbors(graph, node, cands, ncurrent + 1, cap, updated);
 		}
 

@@ -306,6 +306,22 @@ hnsw_select_neighbors(HnswGraph *graph, HnswNode base, HnswCandidate *candidates
 	return nselected;
 }
 
+static int
+compare_candidates(const void *a, const void *b)
+{
+	float		da = ((const HnswCandidate *) a)->distance;
+	float		db = ((const HnswCandidate *) b)->distance;
+
+	return da < db ? -1 : (da > db ? 1 : 0);
+}
+
+/* Sort candidates nearest first. */
+void
+hnsw_sort_candidates(HnswCandidate *candidates, int n)
+{
+	qsort(candidates, n, sizeof(HnswCandidate), compare_candidates);
+}
+
 /* Level of a new element: floor(-ln(U) * mL) with mL = 1 / ln(m). */
 int
 hnsw_random_level(pg_prng_state *state, int m)

@@ -60,14 +60,19 @@ typedef struct VacuumState
 	double		live;
 } VacuumState;
 
-/* Pass 1 */
-static void
-collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_state)
-{
-	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
+/*
+ * Call visit(arg, node, tuple) for every element tuple of the index, page
+ * by page under a share lock; then page_done(arg), if given, after the
+ * page is unlocked (for work that reads other pages).
+ */
+typedef void (*ElementVisitor) (void *arg, HnswNode node, HnswElementTuple etup);
 
-	vs->best_live = HNSW_INVALID_NODE;
-	vs->best_live_level = -1;
+static void
+for_each_element(Relation index, BufferAccessStrategy strategy, ElementVisitor visit,
+				 void (*page_done) (void *arg), void *arg)
+{
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
 	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
@@ -75,7 +80,7 @@ collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_s
 		OffsetNumber maxoff;
 
 		vacuum_delay_point();
-		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, blkno, RBM_NORMAL, vs->strategy);
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		maxoff = PageGetMaxOffsetNumber(page);
@@ -84,8 +89,6 @@ collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_s
 			ItemId		iid = PageGetItemId(page, off);
 			HnswElementTuple etup;
 			ItemPointerData tid;
-			HnswNode	node;
-			bool		found;
 
 			if (!ItemIdIsNormal(iid))
 				continue;
@@ -93,40 +96,60 @@ collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_s
 			if (etup->type != HNSW_ELEMENT_TUPLE)
 				continue;
 			ItemPointerSet(&tid, blkno, off);
-			node = hnsw_node_from_tid(&tid);
-			if (etup->deleted)
-				nodeset_insert(vs->dead, node, &found);
-			else if (callback(&etup->heaptid, callback_state))
-			{
-				nodeset_insert(vs->dead, node, &found);
-				if (vs->nnewly_dead == vs->newly_dead_cap)
-				{
-					vs->newly_dead_cap *= 2;
-					vs->newly_dead = repalloc_huge(vs->newly_dead, sizeof(HnswNode) * vs->newly_dead_cap);
-				}
-				vs->newly_dead[vs->nnewly_dead++] = node;
-			}
-			else
-			{
-				vs->live++;
-				if (etup->level > vs->best_live_level)
-				{
-					vs->best_live = node;
-					vs->best_live_level = etup->level;
-				}
-			}
+			visit(arg, hnsw_node_from_tid(&tid), etup);
 		}
 		UnlockReleaseBuffer(buf);
+		if (page_done)
+			page_done(arg);
 	}
 }
 
-static int
-compare_candidates(const void *a, const void *b)
+/* Pass 1 */
+typedef struct CollectState
 {
-	float		da = ((const HnswCandidate *) a)->distance;
-	float		db = ((const HnswCandidate *) b)->distance;
+	VacuumState *vs;
+	IndexBulkDeleteCallback callback;
+	void	   *callback_state;
+} CollectState;
 
-	return da < db ? -1 : (da > db ? 1 : 0);
+static void
+collect_element(void *arg, HnswNode node, HnswElementTuple etup)
+{
+	CollectState *cs = (CollectState *) arg;
+	VacuumState *vs = cs->vs;
+	bool		found;
+
+	if (etup->deleted)
+		nodeset_insert(vs->dead, node, &found);
+	else if (cs->callback(&etup->heaptid, cs->callback_state))
+	{
+		nodeset_insert(vs->dead, node, &found);
+		if (vs->nnewly_dead == vs->newly_dead_cap)
+		{
+			vs->newly_dead_cap *= 2;
+			vs->newly_dead = repalloc_huge(vs->newly_dead, sizeof(HnswNode) * vs->newly_dead_cap);
+		}
+		vs->newly_dead[vs->nnewly_dead++] = node;
+	}
+	else
+	{
+		vs->live++;
+		if (etup->level > vs->best_live_level)
+		{
+			vs->best_live = node;
+			vs->best_live_level = etup->level;
+		}
+	}
+}
+
+static void
+collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_state)
+{
+	CollectState cs = {vs, callback, callback_state};
+
+	vs->best_live = HNSW_INVALID_NODE;
+	vs->best_live_level = -1;
+	for_each_element(vs->index, vs->strategy, collect_element, NULL, &cs);
 }
 
 /*
@@ -177,7 +200,7 @@ repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neig
 				cands[ncands++].distance = graph->pair_distance(graph, node, second[j]);
 			}
 		}
-		qsort(cands, ncands, sizeof(HnswCandidate), compare_candidates);
+		hnsw_sort_candidates(cands, ncands);
 		nselected = hnsw_select_neighbors(graph, node, cands, ncands, cap, selected);
 		if (hnsw_disk_write_layer(vs->index, neighbortid, level, m, selected, nselected,
 								  current, ncurrent, false))
@@ -191,67 +214,65 @@ repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neig
 }
 
 /* Pass 2 */
+typedef struct RepairState
+{
+	VacuumState *vs;
+	HnswDiskGraph *dg;
+	HnswNode   *neighbors;
+	/* live elements of the current page, repaired once it is unlocked */
+	int			nelements;
+	HnswNode	elements[MaxOffsetNumber];
+	ItemPointerData neighbortids[MaxOffsetNumber];
+	uint8		levels[MaxOffsetNumber];
+} RepairState;
+
+static void
+remember_live_element(void *arg, HnswNode node, HnswElementTuple etup)
+{
+	RepairState *rs = (RepairState *) arg;
+
+	if (etup->deleted || nodeset_lookup(rs->vs->dead, node) != NULL)
+		return;
+	rs->elements[rs->nelements] = node;
+	rs->neighbortids[rs->nelements] = etup->neighbortid;
+	rs->levels[rs->nelements++] = etup->level;
+}
+
+static void
+repair_page_elements(void *arg)
+{
+	RepairState *rs = (RepairState *) arg;
+	HnswGraph  *graph = hnsw_disk_graph_base(rs->dg);
+
+	for (int e = 0; e < rs->nelements; e++)
+	{
+		for (int level = 0; level <= rs->levels[e]; level++)
+		{
+			int			n = graph->neighbors(graph, rs->elements[e], level, rs->neighbors);
+			bool		needs_repair = false;
+
+			for (int i = 0; i < n && !needs_repair; i++)
+				needs_repair = nodeset_lookup(rs->vs->dead, rs->neighbors[i]) != NULL;
+			if (needs_repair)
+				repair_layer(rs->vs, rs->dg, rs->elements[e], &rs->neighbortids[e], level);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	rs->nelements = 0;
+}
+
 static void
 repair_links(VacuumState *vs)
 {
-	BlockNumber nblocks = RelationGetNumberOfBlocks(vs->index);
-	HnswDiskGraph *dg = hnsw_disk_graph_create(vs->index, &vs->meta, true);
-	HnswGraph  *graph = hnsw_disk_graph_base(dg);
-	HnswNode   *neighbors = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	RepairState *rs = palloc0(sizeof(RepairState));
 
-	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf;
-		Page		page;
-		OffsetNumber maxoff;
-		int			nelements = 0;
-		HnswNode	elements[MaxOffsetNumber];
-		ItemPointerData neighbortids[MaxOffsetNumber];
-		uint8		levels[MaxOffsetNumber];
-
-		vacuum_delay_point();
-		/* copy the page's live elements, then work without the lock */
-		buf = ReadBufferExtended(vs->index, MAIN_FORKNUM, blkno, RBM_NORMAL, vs->strategy);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		maxoff = PageGetMaxOffsetNumber(page);
-		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
-		{
-			ItemId		iid = PageGetItemId(page, off);
-			HnswElementTuple etup;
-			ItemPointerData tid;
-
-			if (!ItemIdIsNormal(iid))
-				continue;
-			etup = (HnswElementTuple) PageGetItem(page, iid);
-			if (etup->type != HNSW_ELEMENT_TUPLE || etup->deleted)
-				continue;
-			ItemPointerSet(&tid, blkno, off);
-			if (nodeset_lookup(vs->dead, hnsw_node_from_tid(&tid)) != NULL)
-				continue;
-			elements[nelements] = hnsw_node_from_tid(&tid);
-			neighbortids[nelements] = etup->neighbortid;
-			levels[nelements++] = etup->level;
-		}
-		UnlockReleaseBuffer(buf);
-
-		for (int e = 0; e < nelements; e++)
-		{
-			for (int level = 0; level <= levels[e]; level++)
-			{
-				int			n = graph->neighbors(graph, elements[e], level, neighbors);
-				bool		needs_repair = false;
-
-				for (int i = 0; i < n && !needs_repair; i++)
-					needs_repair = nodeset_lookup(vs->dead, neighbors[i]) != NULL;
-				if (needs_repair)
-					repair_layer(vs, dg, elements[e], &neighbortids[e], level);
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	pfree(neighbors);
-	hnsw_disk_graph_destroy(dg);
+	rs->vs = vs;
+	rs->dg = hnsw_disk_graph_create(vs->index, &vs->meta, true);
+	rs->neighbors = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	for_each_element(vs->index, vs->strategy, remember_live_element, repair_page_elements, rs);
+	hnsw_disk_graph_destroy(rs->dg);
+	pfree(rs->neighbors);
+	pfree(rs);
 }
 
 /* Replace a dead entry point (or clear it when nothing is left). */
@@ -348,11 +369,17 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
+static void
+count_live(void *arg, HnswNode node, HnswElementTuple etup)
+{
+	(void) node;
+	if (!etup->deleted)
+		(*(double *) arg)++;
+}
+
 IndexBulkDeleteResult *
 hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
-	HnswMetaData meta;
-	BlockNumber nblocks;
 	double		live = 0;
 
 	if (info->analyze_only)
@@ -362,33 +389,8 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	/* no bulkdelete happened: count the live elements ourselves */
 	stats = palloc0(sizeof(IndexBulkDeleteResult));
-	hnsw_meta_read(info->index, &meta);
-	nblocks = RelationGetNumberOfBlocks(info->index);
-	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
-	{
-		Buffer		buf = ReadBufferExtended(info->index, MAIN_FORKNUM, blkno, RBM_NORMAL,
-											 info->strategy);
-		Page		page;
-		OffsetNumber maxoff;
-
-		vacuum_delay_point();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		maxoff = PageGetMaxOffsetNumber(page);
-		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
-		{
-			ItemId		iid = PageGetItemId(page, off);
-			HnswElementTuple etup;
-
-			if (!ItemIdIsNormal(iid))
-				continue;
-			etup = (HnswElementTuple) PageGetItem(page, iid);
-			if (etup->type == HNSW_ELEMENT_TUPLE && !etup->deleted)
-				live++;
-		}
-		UnlockReleaseBuffer(buf);
-	}
-	stats->num_pages = nblocks;
+	for_each_element(info->index, info->strategy, count_live, NULL, &live);
+	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	stats->num_index_tuples = live;
 	return stats;
 }

@@ -241,13 +241,17 @@ def measure_ef(conn, cur, sql, literals, efs, runs, ref, metric, quiet_wait):
                 "qps": n / elapsed,
                 "throughput_cpu_ms": None if c0 is None else (c1 - c0) / 1e6 / n,
                 "throughput_busy_cores": b.cores(),
-                "busy_cores": d["busy"].cores(), "quiet_wait_s": waited})
+                "busy_cores": d["busy"].cores(), "quiet_wait_s": waited,
+                # per query (JSON only): recall@10 and backend CPU ms
+                "pq_recall": [len(set(ids) & set(gt[i].tolist())) / K
+                              for i, ids in enumerate(d["ids"])],
+                "pq_cpu": d["cpus"]})
     cur.execute("RESET retrieval.ef_search")
     out = []
     for ef in efs:
         e = {"ef": ef, "per_run": per[ef]}
         for stat in per[ef][0]:
-            if stat != "quiet_wait_s":
+            if stat != "quiet_wait_s" and not stat.startswith("pq_"):
                 e[stat] = median_of_runs(per[ef], stat)
         out.append(e)
     return out
