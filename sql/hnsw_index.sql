@@ -56,7 +56,7 @@ EXPLAIN (COSTS OFF) SELECT id FROM pts ORDER BY v <-> '[1,2,3]' LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT id FROM pts ORDER BY v <=> '[1,2,3]' LIMIT 5;
 RESET enable_seqscan;
 -- ORDER BY values are exact
-SELECT id, round((v <-> '[1,2,3]')::numeric, 6) AS d FROM pts ORDER BY v <-> '[1,2,3]' LIMIT 3;
+SELECT id, round((v <-> '[1,2,3]')::numeric, 6) AS d FROM pts ORDER BY v <-> '[1,2,3]' LIMIT 2;
 
 -- the scan keeps streaming when filters reject rows: LIMIT is met
 SET enable_seqscan = off;

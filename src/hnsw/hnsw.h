@@ -245,12 +245,13 @@ extern void hnsw_disk_graph_set_query(HnswDiskGraph *dg, const float *query);
 extern bool hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer heaptid,
 								   int *level);
 extern void hnsw_disk_graph_destroy(HnswDiskGraph *dg);
+extern const float *hnsw_disk_node_vector(HnswDiskGraph *dg, HnswNode node);
 
 extern void hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta,
 									 const float *vec, int level, int ef,
 									 HnswNode **neighbors, int *counts);
-extern void hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node,
-							   int level, HnswNode newnode, int m, bool building);
+extern bool hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node,
+							   int level, HnswNode newnode, int m, bool force, bool building);
 extern bool hnsw_disk_write_layer(Relation index, ItemPointer neighbortid, int level, int m,
 								  const HnswNode *nodes, int count,
 								  const HnswNode *expected, int nexpected, bool building);

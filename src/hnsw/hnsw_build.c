@@ -358,6 +358,84 @@ mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
 	}
 }
 
+/*
+ * Give every element an incoming link on layer 0.  The neighbour
+ * selection heuristic can prune the last link to an element; no search
+ * could then reach it, and a filtered scan could never return its row.
+ * For each such orphan, its nearest out-neighbour takes it in (in a free
+ * slot, or in place of its farthest neighbour that has other in-links).
+ */
+static void
+connect_orphans(HnswBuildState *bs)
+{
+	uint32	   *indegree;
+	int			cap = hnsw_layer_capacity(0, bs->m);
+
+	if (bs->nelements < 2)
+		return;
+	indegree = palloc_extended(sizeof(uint32) * bs->nelements, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (uint32 i = 0; i < bs->nelements; i++)
+	{
+		uint32	   *slots = layer_slots(bs, i, 0);
+
+		for (uint32 j = 0; j < *layer_count(bs, i, 0); j++)
+			indegree[slots[j]]++;
+	}
+
+	for (uint32 i = 0; i < bs->nelements; i++)
+	{
+		uint32	   *slots = layer_slots(bs, i, 0);
+		uint32		n = *layer_count(bs, i, 0);
+		int64		nearest = -1;
+		float		best = 0;
+		uint32	   *nslots;
+		uint32	   *ncount;
+
+		CHECK_FOR_INTERRUPTS();
+		if (indegree[i] > 0 || (int64) i == bs->entry || n == 0)
+			continue;
+		for (uint32 j = 0; j < n; j++)
+		{
+			float		d = mem_pair_distance(&bs->graph, i, slots[j]);
+
+			if (nearest < 0 || d < best)
+			{
+				nearest = slots[j];
+				best = d;
+			}
+		}
+		ncount = layer_count(bs, nearest, 0);
+		nslots = layer_slots(bs, nearest, 0);
+		if (*ncount < (uint32) cap)
+			nslots[(*ncount)++] = i;
+		else
+		{
+			int			victim = -1;
+			float		worst = 0;
+
+			for (uint32 j = 0; j < *ncount; j++)
+			{
+				float		d;
+
+				if (indegree[nslots[j]] < 2)
+					continue;
+				d = mem_pair_distance(&bs->graph, nearest, nslots[j]);
+				if (victim < 0 || d > worst)
+				{
+					victim = j;
+					worst = d;
+				}
+			}
+			if (victim < 0)
+				continue;
+			indegree[nslots[victim]]--;
+			nslots[victim] = i;
+		}
+		indegree[i]++;
+	}
+	pfree(indegree);
+}
+
 /* ------------------------------------------------------------------------
  * Writing the graph to pages
  * ------------------------------------------------------------------------
@@ -386,6 +464,7 @@ write_graph(HnswBuildState *bs)
 	BlockNumber last_block = InvalidBlockNumber;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE_PAGES);
+	connect_orphans(bs);
 
 	/* pass 1: tuples, with neighbour slots still empty */
 	for (uint32 i = 0; i < bs->nelements; i++)

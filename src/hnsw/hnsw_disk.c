@@ -243,8 +243,8 @@ disk_query_distance(HnswGraph *graph, HnswNode node)
 	return entry->distance;
 }
 
-static const float *
-node_vector(HnswDiskGraph *dg, HnswNode node)
+const float *
+hnsw_disk_node_vector(HnswDiskGraph *dg, HnswNode node)
 {
 	DiskNode   *entry = get_node(dg, node);
 
@@ -257,8 +257,8 @@ static float
 disk_pair_distance(HnswGraph *graph, HnswNode a, HnswNode b)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
-	const float *va = node_vector(dg, a);
-	const float *vb = node_vector(dg, b);
+	const float *va = hnsw_disk_node_vector(dg, a);
+	const float *vb = hnsw_disk_node_vector(dg, b);
 
 	return hnsw_distance(dg->metric, va, vb, dg->dims);
 }
@@ -446,9 +446,9 @@ hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta, const floa
  * list has room, otherwise re-select the list with the heuristic among the
  * old neighbours and newnode.
  */
-void
+bool
 hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
-				   HnswNode newnode, int m, bool building)
+				   HnswNode newnode, int m, bool force, bool building)
 {
 	HnswGraph  *graph = &dg->base;
 	int			cap = hnsw_layer_capacity(level, m);
@@ -457,11 +457,20 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 	HnswNode   *updated = palloc(sizeof(HnswNode) * (cap + 1));
 	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (cap + 1));
 	DiskNode   *entry = get_node(dg, node);
+	bool		kept = false;
+	ItemPointerData neighbortid;
 
 	if (!entry->loaded)
 		load_node(dg, entry, true);
 	if (level > entry->level)
-		return;
+		return false;
+
+	/*
+	 * Copy what we need: the pair_distance() calls below add nodes to the
+	 * hash table, which may move its entries.
+	 */
+	neighbortid = entry->neighbortid;
+	entry = NULL;
 
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
@@ -476,7 +485,7 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 
 		for (int i = 0; i < ncurrent; i++)
 			if (current[i] == newnode)
-				return;
+				return true;
 
 		if (ncurrent < cap)
 		{
@@ -495,20 +504,45 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 			cands[ncurrent].distance = graph->pair_distance(graph, node, newnode);
 			hnsw_sort_candidates(cands, ncurrent + 1);
 			nupdated = hnsw_select_neighbors(graph, node, cands, ncurrent + 1, cap, updated);
+
+			/*
+			 * force: the caller needs this link (no other neighbour kept
+			 * newnode, which would leave it unreachable): take the place of
+			 * the farthest neighbour.
+			 */
+			if (force)
+			{
+				bool		present = false;
+
+				for (int i = 0; i < nupdated && !present; i++)
+					present = updated[i] == newnode;
+				if (!present)
+				{
+					/* the nearest cap - 1 old neighbours, then newnode */
+					nupdated = 0;
+					for (int i = 0; i <= ncurrent && nupdated < cap - 1; i++)
+						if (cands[i].node != newnode)
+							updated[nupdated++] = cands[i].node;
+					updated[nupdated++] = newnode;
+				}
+			}
 		}
+		kept = false;
+		for (int i = 0; i < nupdated && !kept; i++)
+			kept = updated[i] == newnode;
 
 		/* write it if nobody changed the list meanwhile */
-		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&entry->neighbortid));
+		buf = ReadBuffer(index, ItemPointerGetBlockNumber(&neighbortid));
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
-		ntup = (HnswNeighborTuple) tuple_at(index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE);
+		ntup = (HnswNeighborTuple) tuple_at(index, page, &neighbortid, HNSW_NEIGHBOR_TUPLE);
 		unchanged = copy_layer(ntup, level, m, recheck) == ncurrent &&
 			memcmp(recheck, current, sizeof(HnswNode) * ncurrent) == 0;
 		if (unchanged)
 		{
 			retrieval_write_begin(&write, index, building);
 			page = retrieval_write_page(&write, buf, false);
-			ntup = (HnswNeighborTuple) tuple_at(index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE);
+			ntup = (HnswNeighborTuple) tuple_at(index, page, &neighbortid, HNSW_NEIGHBOR_TUPLE);
 			for (int i = 0; i < cap; i++)
 			{
 				if (i < nupdated)
@@ -526,6 +560,7 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 	pfree(recheck);
 	pfree(updated);
 	pfree(cands);
+	return kept;
 }
 
 /*

@@ -158,18 +158,23 @@ update_entry_point(Relation index, HnswNode node, int level, bool knew_entry, bo
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (HnswMetaData *) PageGetContents(BufferGetPage(metabuf));
-	if (!ItemPointerIsValid(&meta->entry) || level > meta->entry_level)
+	if (!knew_entry && ItemPointerIsValid(&meta->entry))
 	{
-		if (!knew_entry && ItemPointerIsValid(&meta->entry))
-			consistent = false;
+		/*
+		 * The graph got an entry point after we looked: do not take it over
+		 * (the caller would then search from ourselves and find nothing);
+		 * the caller links us to the graph first and retries.
+		 */
+		consistent = false;
+	}
+	else if (!ItemPointerIsValid(&meta->entry) || level > meta->entry_level)
+	{
 		retrieval_write_begin(&write, index, building);
 		meta = (HnswMetaData *) PageGetContents(retrieval_write_page(&write, metabuf, false));
 		hnsw_node_to_tid(node, &meta->entry);
 		meta->entry_level = level;
 		retrieval_write_finish(&write);
 	}
-	else if (!knew_entry)
-		consistent = false;
 	UnlockReleaseBuffer(metabuf);
 	return consistent;
 }
@@ -179,8 +184,20 @@ link_element(Relation index, HnswDiskGraph *dg, const HnswMetaData *meta, HnswNo
 			 int level, HnswNode **neighbors, const int *counts, bool building)
 {
 	for (int l = 0; l <= level; l++)
+	{
+		bool		linked = false;
+
 		for (int i = 0; i < counts[l]; i++)
-			hnsw_disk_add_link(index, dg, neighbors[l][i], l, node, meta->m, building);
+			linked |= hnsw_disk_add_link(index, dg, neighbors[l][i], l, node, meta->m, false, building);
+
+		/*
+		 * Every element needs an incoming link on layer 0, or no search can
+		 * reach it: if all neighbours preferred their current links, the
+		 * nearest one takes the new element in place of its farthest.
+		 */
+		if (l == 0 && !linked && counts[0] > 0)
+			hnsw_disk_add_link(index, dg, neighbors[0][0], 0, node, meta->m, true, building);
+	}
 }
 
 bool

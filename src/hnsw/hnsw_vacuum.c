@@ -7,10 +7,13 @@
  *	1. find the elements whose heap rows are dead (and those already
  *	   marked deleted by an earlier VACUUM);
  *	2. repair: every live element that links to a dead one gets that
- *	   layer's list re-selected (heuristic) from its live neighbours plus
- *	   the live neighbours of the dead ones it linked to, so the graph
- *	   stays navigable and recall does not decay under churn; a dead
- *	   entry point is replaced by the highest live element;
+ *	   layer's list re-selected (heuristic) from its live neighbours, the
+ *	   live neighbours of the dead ones it linked to, and a fresh search
+ *	   of the layer for its own vector (as an insert would do), so the
+ *	   graph stays navigable and recall does not decay under churn; a dead
+ *	   entry point is replaced by the highest live element; then every
+ *	   live element left without an incoming layer-0 link is linked from
+ *	   its nearest neighbour;
  *	3. mark the dead elements deleted (never returned again; their heap
  *	   TIDs are cleared before the heap line pointers can be reused).
  *
@@ -159,15 +162,27 @@ collect_dead(VacuumState *vs, IndexBulkDeleteCallback callback, void *callback_s
  */
 static void
 repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neighbortid,
-			 int level)
+			 int level, HnswCandidate entry, int entry_level)
 {
 	HnswGraph  *graph = hnsw_disk_graph_base(dg);
 	int			m = vs->meta.m;
 	int			cap = hnsw_layer_capacity(level, m);
 	HnswNode   *current = palloc(sizeof(HnswNode) * 2 * m);
 	HnswNode   *second = palloc(sizeof(HnswNode) * 2 * m);
-	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (cap + cap * 2 * m));
+	int			ef = Max(vs->meta.ef_construction, cap);
+	HnswCandidate *cands = palloc(sizeof(HnswCandidate) * (cap + cap * 2 * m + ef));
+	HnswCandidate *found = palloc(sizeof(HnswCandidate) * ef);
 	HnswNode   *selected = palloc(sizeof(HnswNode) * cap);
+	int			nfound = 0;
+
+	/* search the layer for the element's own vector, from the entry point */
+	if (entry.node != HNSW_INVALID_NODE && entry_level >= level)
+	{
+		hnsw_disk_graph_set_query(dg, hnsw_disk_node_vector(dg, node));
+		entry.distance = graph->query_distance(graph, entry.node);
+		entry = hnsw_descend(graph, entry, entry_level, level);
+		nfound = hnsw_search_layer(graph, &entry, 1, ef, level, found);
+	}
 
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
@@ -177,6 +192,14 @@ repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neig
 
 		graph->reset_visits(graph);
 		graph->visit(graph, node);
+		for (int i = 0; i < nfound; i++)
+		{
+			if (nodeset_lookup(vs->dead, found[i].node) != NULL || !graph->visit(graph, found[i].node) ||
+				!hnsw_disk_element_info(dg, found[i].node, NULL, NULL))
+				continue;
+			cands[ncands].node = found[i].node;
+			cands[ncands++].distance = found[i].distance;
+		}
 		for (int i = 0; i < ncurrent; i++)
 		{
 			int			nsecond;
@@ -210,6 +233,7 @@ repair_layer(VacuumState *vs, HnswDiskGraph *dg, HnswNode node, ItemPointer neig
 	pfree(current);
 	pfree(second);
 	pfree(cands);
+	pfree(found);
 	pfree(selected);
 }
 
@@ -219,6 +243,8 @@ typedef struct RepairState
 	VacuumState *vs;
 	HnswDiskGraph *dg;
 	HnswNode   *neighbors;
+	HnswCandidate entry;		/* a live entry point for repair searches */
+	int			entry_level;
 	/* live elements of the current page, repaired once it is unlocked */
 	int			nelements;
 	HnswNode	elements[MaxOffsetNumber];
@@ -254,7 +280,8 @@ repair_page_elements(void *arg)
 			for (int i = 0; i < n && !needs_repair; i++)
 				needs_repair = nodeset_lookup(rs->vs->dead, rs->neighbors[i]) != NULL;
 			if (needs_repair)
-				repair_layer(rs->vs, rs->dg, rs->elements[e], &rs->neighbortids[e], level);
+				repair_layer(rs->vs, rs->dg, rs->elements[e], &rs->neighbortids[e], level,
+							 rs->entry, rs->entry_level);
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -269,10 +296,125 @@ repair_links(VacuumState *vs)
 	rs->vs = vs;
 	rs->dg = hnsw_disk_graph_create(vs->index, &vs->meta, true);
 	rs->neighbors = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	rs->entry.node = HNSW_INVALID_NODE;
+	if (ItemPointerIsValid(&vs->meta.entry) &&
+		nodeset_lookup(vs->dead, hnsw_node_from_tid(&vs->meta.entry)) == NULL)
+	{
+		rs->entry.node = hnsw_node_from_tid(&vs->meta.entry);
+		rs->entry_level = vs->meta.entry_level;
+	}
+	else if (vs->best_live != HNSW_INVALID_NODE)
+	{
+		rs->entry.node = vs->best_live;
+		rs->entry_level = vs->best_live_level;
+	}
 	for_each_element(vs->index, vs->strategy, remember_live_element, repair_page_elements, rs);
 	hnsw_disk_graph_destroy(rs->dg);
 	pfree(rs->neighbors);
 	pfree(rs);
+}
+
+/* Pass 2b: an incoming layer-0 link for every live element */
+typedef struct NodeCountEntry
+{
+	uint64		key;
+	char		status;
+	uint32		count;
+} NodeCountEntry;
+
+#define SH_PREFIX		nodecount
+#define SH_ELEMENT_TYPE NodeCountEntry
+#define SH_KEY_TYPE		uint64
+#define SH_KEY			key
+#define SH_HASH_KEY(tb, key) hnsw_node_hash(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE		static inline
+#define SH_DEFINE
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+typedef struct LiveList
+{
+	VacuumState *vs;
+	HnswNode   *nodes;
+	int			count;
+	int			capacity;
+} LiveList;
+
+static void
+remember_live(void *arg, HnswNode node, HnswElementTuple etup)
+{
+	LiveList   *ll = (LiveList *) arg;
+
+	if (etup->deleted || nodeset_lookup(ll->vs->dead, node) != NULL)
+		return;
+	if (ll->count == ll->capacity)
+	{
+		ll->capacity *= 2;
+		ll->nodes = repalloc_huge(ll->nodes, sizeof(HnswNode) * ll->capacity);
+	}
+	ll->nodes[ll->count++] = node;
+}
+
+static void
+connect_orphans(VacuumState *vs)
+{
+	HnswDiskGraph *dg = hnsw_disk_graph_create(vs->index, &vs->meta, true);
+	HnswGraph  *graph = hnsw_disk_graph_base(dg);
+	HnswNode   *neighbors = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	LiveList	ll = {vs, palloc(sizeof(HnswNode) * 1024), 0, 1024};
+	nodecount_hash *indegree;
+	HnswMetaData meta;
+	HnswNode	entry;
+
+	for_each_element(vs->index, vs->strategy, remember_live, NULL, &ll);
+	indegree = nodecount_create(CurrentMemoryContext, Max(ll.count, 16), NULL);
+	for (int i = 0; i < ll.count; i++)
+	{
+		int			n = graph->neighbors(graph, ll.nodes[i], 0, neighbors);
+
+		for (int j = 0; j < n; j++)
+		{
+			bool		found;
+			NodeCountEntry *e;
+
+			if (nodeset_lookup(vs->dead, neighbors[j]) != NULL)
+				continue;
+			e = nodecount_insert(indegree, neighbors[j], &found);
+			e->count = found ? e->count + 1 : 1;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	hnsw_meta_read(vs->index, &meta);
+	entry = ItemPointerIsValid(&meta.entry) ? hnsw_node_from_tid(&meta.entry) : HNSW_INVALID_NODE;
+	for (int i = 0; i < ll.count; i++)
+	{
+		int			n;
+		HnswNode	nearest = HNSW_INVALID_NODE;
+		float		best = 0;
+
+		if (ll.nodes[i] == entry || nodecount_lookup(indegree, ll.nodes[i]) != NULL)
+			continue;
+		n = graph->neighbors(graph, ll.nodes[i], 0, neighbors);
+		for (int j = 0; j < n; j++)
+		{
+			float		d;
+
+			if (nodeset_lookup(vs->dead, neighbors[j]) != NULL)
+				continue;
+			d = graph->pair_distance(graph, ll.nodes[i], neighbors[j]);
+			if (nearest == HNSW_INVALID_NODE || d < best)
+			{
+				nearest = neighbors[j];
+				best = d;
+			}
+		}
+		if (nearest != HNSW_INVALID_NODE)
+			hnsw_disk_add_link(vs->index, dg, nearest, 0, ll.nodes[i], vs->meta.m, true, false);
+		CHECK_FOR_INTERRUPTS();
+	}
+	hnsw_disk_graph_destroy(dg);
 }
 
 /* Replace a dead entry point (or clear it when nothing is left). */
@@ -357,6 +499,7 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	{
 		repair_links(&vs);
 		repair_entry_point(&vs);
+		connect_orphans(&vs);
 		mark_deleted(&vs);
 	}
 

@@ -73,6 +73,36 @@ CREATE INDEX acked_l2 ON acked USING retrieval (v vector_l2_ops);
 CHECKPOINT;
 });
 
+# diagnostics only: the HNSW element tuples of a heap row, read with
+# pageinspect (element = type 1: type, level, deleted, unused, heap TID, ...;
+# neighbour list = type 2: type, unused, uint16 count, count TIDs)
+$node->safe_psql(
+	'postgres', qq{
+CREATE EXTENSION pageinspect;
+} . q{
+CREATE OR REPLACE FUNCTION le16(x bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT lpad(to_hex(x & 255), 2, '0') || lpad(to_hex((x >> 8) & 255), 2, '0') $$;
+CREATE OR REPLACE FUNCTION tidbytes(t tid) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+  SELECT decode(le16((t::text::point)[0]::bigint >> 16) || le16((t::text::point)[0]::bigint & 65535)
+                || le16((t::text::point)[1]::bigint), 'hex') $$;
+-- every tuple of an index: block, offset, type, raw bytes
+CREATE OR REPLACE FUNCTION hnsw_tuples(idx regclass) RETURNS TABLE (blk int, off int, typ int, raw bytea) LANGUAGE sql AS $$
+  SELECT b, h.lp, get_byte(substr(p, h.lp_off + 1, 1), 0), substr(p, h.lp_off + 1, h.lp_len)
+  FROM generate_series(1, (pg_relation_size(idx) / 8192)::int - 1) b,
+       LATERAL (SELECT get_raw_page(idx::text, b) AS p) pg,
+       LATERAL page_header(pg.p) ph,
+       LATERAL heap_page_items(pg.p) h
+  WHERE h.lp_len > 0 $$;
+-- elements of a heap row: (element tid, deleted, in-links)
+CREATE OR REPLACE FUNCTION hnsw_element_info(idx regclass, heaptid tid) RETURNS TABLE (eblk int, eoff int, deleted int, level int, inlinks bigint) LANGUAGE sql AS $$
+  WITH t AS (SELECT * FROM hnsw_tuples(idx)),
+       e AS (SELECT blk, off, get_byte(raw, 2) AS deleted, get_byte(raw, 1) AS level FROM t WHERE typ = 1 AND substr(raw, 5, 6) = tidbytes(heaptid))
+  SELECT e.blk, e.off, e.deleted, e.level,
+    (SELECT count(*) FROM t n, generate_series(0, (get_byte(n.raw, 2) + get_byte(n.raw, 3) * 256) - 1) i
+      WHERE n.typ = 2 AND substr(n.raw, 5 + 6 * i, 6) = tidbytes(('(' || e.blk || ',' || e.off || ')')::tid))
+  FROM e $$;
+});
+
 # --- concurrent churn: pgbench -------------------------------------------
 my $script = $node->basedir . '/churn.sql';
 append_to_file(
@@ -215,9 +245,13 @@ sub check_all
 			"$wide SELECT count(*), string_agg(id::text, ',' ORDER BY id) FROM ($full) s");
 		is($via_index, "$count|$all_ids",
 			"$index: a full index scan returns exactly the $count live rows $when")
-		  or diag "$index $when: rows the index scan misses: "
+		  or diag "$index $when: rows the full index scan misses:\n"
+		  . "id, ctid, own nearest neighbour found, element tuples (block, offset, deleted, level, incoming links):\n"
 		  . $node->safe_psql('postgres',
-			"$wide SELECT string_agg(id || ' ' || v::text, E'\\n') FROM items WHERE id NOT IN (SELECT id FROM ($full) s)");
+			"$wide SELECT a.id, a.ctid, (SELECT b.id FROM items b ORDER BY b.v $op a.v LIMIT 1) = a.id, "
+			  . "(SELECT string_agg(format('(%s,%s,%s,%s,%s)', eblk, eoff, deleted, level, inlinks), ' ') "
+			  . "   FROM hnsw_element_info('$index', a.ctid)) "
+			  . "FROM items a WHERE a.id NOT IN (SELECT id FROM ($full) s)");
 
 		my $bad = 0;
 		for my $q (@queries)

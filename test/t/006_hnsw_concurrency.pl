@@ -18,7 +18,7 @@
 #    until the same clock instant and each inserts one row into the table;
 #  - afterwards every row is reachable: a full index scan with
 #    ef_search = 1000 returns count(*) rows, each sampled row is its own
-#    nearest neighbour, both rows of every race table are found; after
+#    nearest neighbour, all 3 rows of every race table are found; after
 #    REINDEX and REINDEX CONCURRENTLY the answers are unchanged.
 use strict;
 use warnings;

@@ -12,9 +12,11 @@
 # from a sequential scan.  recall@10 of the fresh index at ef_search = 40;
 # then 30% of the rows are deleted, VACUUMed, re-inserted with the same ids
 # and vectors and VACUUMed again; the exact answers must be unchanged and
-# recall_after >= recall_fresh - 0.01.  When $SHARED_DATA has the GloVe-100
-# set, the same cycle runs on its first 20k vectors with the cosine class
-# (skipped cleanly otherwise).
+# recall_after >= recall_fresh - 0.01 (both printed), and a full index scan
+# may miss at most 0.2% of the rows (elements left without incoming links).
+# When $SHARED_DATA has the GloVe-100 set, the same cycle runs on its first
+# 20k vectors with the cosine class (skipped cleanly otherwise).  The insert
+# path draws levels at random, so recall_after varies a little between runs.
 use strict;
 use warnings;
 

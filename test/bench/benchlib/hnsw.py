@@ -292,6 +292,16 @@ def _node_buffers(plan, node_type):
     return None
 
 
+def _rows_removed(plan):
+    """Rows the scan node under the Limit discarded (Filter / Recheck)."""
+    n, stack = 0, [plan]
+    while stack:
+        p = stack.pop()
+        n += p.get("Rows Removed by Filter", 0) + p.get("Rows Removed by Index Recheck", 0)
+        stack.extend(p.get("Plans", []))
+    return n
+
+
 def buffers_per_query(cur, sql, literals, ef, settings=""):
     """Shared buffer hits/reads of EXPLAIN (ANALYZE, BUFFERS) per query."""
     cur.execute("SET retrieval.ef_search = %d" % ef)
@@ -417,12 +427,14 @@ def run_filtered(conn, cur, base, queries, args, out):
         entry["buffers"] = {}
         for nm in ("hnsw", "exact"):
             cur.execute(FILTER_CONFIGS[nm])
-            bl = []
+            bl, removed = [], []
             for qi in range(min(args.buffer_queries, nq)):
                 e = _explain_json(cur, sql, (values[qi], lits[qi]), analyze=True)
                 bl.append(e["Plan"].get("Shared Hit Blocks", 0) +
                           e["Plan"].get("Shared Read Blocks", 0))
+                removed.append(_rows_removed(e["Plan"]))
             entry["buffers"][nm] = bl
+            entry.setdefault("rows_removed_by_filter", {})[nm] = removed
         res["sets"].append(entry)
     cur.execute("RESET ALL")
     out["filtered"] = res
@@ -436,6 +448,7 @@ def cmd_hnsw(args, results):
     unknown = parts - {"glove", "filtered", "buffers", "fmnist"}
     if unknown:
         raise SystemExit("unknown --parts: %s" % ", ".join(sorted(unknown)))
+    args.glove_sweep = "glove" in parts
     if parts & {"filtered", "buffers"}:
         parts.add("glove")
     gdir = fmnist_gt = None
@@ -504,8 +517,9 @@ def _run_set(conn, cur, key, table, base, queries, gt, metric, opclass, efs, par
     s["plan"] = [l if len(l) < 200 else l[:120] + "...]'::vector))" for l in plan]
     if not any(s["build"]["index"] in l for l in plan):
         out["failures"].append("%s: the plan does not use the HNSW index" % key)
-    s["ef"] = measure_ef(conn, cur, sql, lits, efs, args.runs, (gt, b64, q64, kth), metric,
-                         args.quiet_wait)
+    s["ef"] = [] if key == "glove" and not args.glove_sweep else \
+        measure_ef(conn, cur, sql, lits, efs, args.runs, (gt, b64, q64, kth), metric,
+                   args.quiet_wait)
     if "buffers" in parts:
         bl = buffers_per_query(cur, sql, lits[:args.buffer_queries], 40)
         s["buffers_ef40"] = bl
@@ -597,7 +611,7 @@ def comparison_table(out, markdown):
 def filtered_table(f, markdown):
     headers = ["selectivity", "plan", "rows returned (mean, min)", "recall@10", "recall@10 (ties)",
                "wall median ms", "wall p95 ms", "CPU median ms", "CPU p95 ms",
-               "shared buffers/query (median)"]
+               "shared buffers/query (median)", "rows removed by filter (median)"]
     rows = []
     for s in f["sets"]:
         for nm, e in s["configs"].items():
@@ -607,7 +621,9 @@ def filtered_table(f, markdown):
                          _f(e["recall"], 3), _f(e["recall_ties"], 3),
                          _f(e["wall_median"], 2), _f(e["wall_p95"], 2),
                          _f(e["cpu_median"], 2), _f(e["cpu_p95"], 2),
-                         "%.0f" % np.median(bl) if bl else "-"])
+                         "%.0f" % np.median(bl) if bl else "-",
+                         "%.0f" % np.median(s.get("rows_removed_by_filter", {}).get(nm))
+                         if s.get("rows_removed_by_filter", {}).get(nm) else "-"])
     return report.table(headers, rows, markdown)
 
 
