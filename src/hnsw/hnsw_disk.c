@@ -442,6 +442,42 @@ hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta, const floa
 }
 
 /*
+ * Add x to owner's list on a layer if it has a free slot (never prunes).
+ * Used to give a neighbour that a pruning just dropped another incoming
+ * link, so pruning does not leave it unreachable.
+ */
+static void
+adopt_if_room(Relation index, HnswDiskGraph *dg, HnswNode owner, int level, HnswNode x,
+			  int m, bool building)
+{
+	HnswGraph  *graph = &dg->base;
+	int			cap = hnsw_layer_capacity(level, m);
+	HnswNode   *current = palloc(sizeof(HnswNode) * (cap + 1));
+	DiskNode   *entry = get_node(dg, owner);
+	ItemPointerData neighbortid;
+
+	if (!entry->loaded)
+		load_node(dg, entry, false);
+	if (level > entry->level || owner == x)
+		return;
+	neighbortid = entry->neighbortid;
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		int			n = graph->neighbors(graph, owner, level, current);
+		bool		present = false;
+
+		for (int i = 0; i < n && !present; i++)
+			present = current[i] == x;
+		if (present || n >= cap)
+			break;
+		current[n] = x;
+		if (hnsw_disk_write_layer(index, &neighbortid, level, m, current, n + 1, current, n, building))
+			break;
+	}
+	pfree(current);
+}
+
+/*
  * Make newnode a neighbour of node on the given layer: append it when the
  * list has room, otherwise re-select the list with the heuristic among the
  * old neighbours and newnode.
@@ -554,7 +590,19 @@ hnsw_disk_add_link(Relation index, HnswDiskGraph *dg, HnswNode node, int level,
 		}
 		UnlockReleaseBuffer(buf);
 		if (unchanged)
+		{
+			/* neighbours the pruning dropped: newnode links to them if it can */
+			for (int i = 0; i < ncurrent; i++)
+			{
+				bool		still = false;
+
+				for (int j = 0; j < nupdated && !still; j++)
+					still = updated[j] == current[i];
+				if (!still)
+					adopt_if_room(index, dg, newnode, level, current[i], m, building);
+			}
 			break;
+		}
 	}
 	pfree(current);
 	pfree(recheck);
