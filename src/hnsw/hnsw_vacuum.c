@@ -107,6 +107,13 @@ for_each_element(Relation index, BufferAccessStrategy strategy, ElementVisitor v
 	}
 }
 
+/* Is this element live after this VACUUM (not deleted, not dead now)? */
+static inline bool
+survives(VacuumState *vs, HnswNode node, HnswElementTuple etup)
+{
+	return !etup->deleted && nodeset_lookup(vs->dead, node) == NULL;
+}
+
 /* Pass 1 */
 typedef struct CollectState
 {
@@ -257,7 +264,7 @@ remember_live_element(void *arg, HnswNode node, HnswElementTuple etup)
 {
 	RepairState *rs = (RepairState *) arg;
 
-	if (etup->deleted || nodeset_lookup(rs->vs->dead, node) != NULL)
+	if (!survives(rs->vs, node, etup))
 		return;
 	rs->elements[rs->nelements] = node;
 	rs->neighbortids[rs->nelements] = etup->neighbortid;
@@ -346,7 +353,7 @@ remember_live(void *arg, HnswNode node, HnswElementTuple etup)
 {
 	LiveList   *ll = (LiveList *) arg;
 
-	if (etup->deleted || nodeset_lookup(ll->vs->dead, node) != NULL)
+	if (!survives(ll->vs, node, etup))
 		return;
 	if (ll->count == ll->capacity)
 	{
