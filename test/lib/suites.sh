@@ -71,7 +71,7 @@ run_embed() {
 run_tap() {
 	rm -rf tmp_check && mkdir -p tmp_check
 	TESTDIR=$(pwd) PATH="$PGBIN:$PATH" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-		prove -I "$PGXS_DIR/src/test/perl" -I . test/t/*.pl
+		prove -I "$PGXS_DIR/src/test/perl" -I test/perl -I . test/t/*.pl
 }
 
 passed=0

@@ -21,6 +21,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RetrievalTest;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 
@@ -153,18 +154,7 @@ $tracker->query_until(qr/inflight/,
 	"\\echo inflight\n" . tracker_txn($acked + 1) . "\n");
 
 # --- the crash ---------------------------------------------------------------
-my ($pm_pid) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
-my @children;
-opendir(my $proc, '/proc') or die "cannot open /proc: $!";
-for my $pid (grep { /^\d+$/ } readdir $proc)
-{
-	my $stat = eval { slurp_file("/proc/$pid/stat") } // next;
-	push @children, $pid if $stat =~ /^\d+ \(.*\) \S+ (\d+) /s && $1 == $pm_pid;
-}
-closedir $proc;
-note "postmaster $pm_pid, children: @children";
-$node->kill9;
-kill 'KILL', @children;
+my @killed = crash_node($node);
 
 # the clients notice and exit
 eval { $tracker->quit };
@@ -175,13 +165,7 @@ like($bench_err, qr/Run was aborted/, 'pgbench was cut off by the crash');
 # --- crash recovery ------------------------------------------------------------
 # The new postmaster refuses to start while the old one's PID is alive (even
 # as a zombie not yet reaped), so wait until all killed processes are gone.
-my $gone = 0;
-for (1 .. 600)
-{
-	last if ($gone = !grep { kill 0, $_ } $pm_pid, @children);
-	usleep(100_000);
-}
-ok($gone, 'killed server processes are gone');
+ok(wait_gone(@killed), 'killed server processes are gone');
 $node->start;
 ok($node->log_contains('database system was not properly shut down; automatic recovery in progress'),
 	'restart went through crash recovery');

@@ -29,6 +29,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RetrievalTest;
 use IPC::Run;
 use Time::HiRes qw(time usleep);
 
@@ -177,37 +178,7 @@ cmp_ok($acked, '>', 20, 'tracker committed a useful number of transactions');
 $tracker->query_until(qr/inflight/, "\\echo inflight\n" . tracker_txn($acked + 1) . "\n");
 
 # --- the crash ---------------------------------------------------------------
-# SIGKILL the postmaster and all its children at once, then wait until they
-# are gone (a new postmaster refuses to start while the old PID exists).
-sub crash_node
-{
-	my ($pm_pid) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
-	my @children;
-	opendir(my $proc, '/proc') or die "cannot open /proc: $!";
-	for my $pid (grep { /^\d+$/ } readdir $proc)
-	{
-		my $stat = eval { slurp_file("/proc/$pid/stat") } // next;
-		push @children, $pid if $stat =~ /^\d+ \(.*\) \S+ (\d+) /s && $1 == $pm_pid;
-	}
-	closedir $proc;
-	note "postmaster $pm_pid, children: @children";
-	$node->kill9;
-	kill 'KILL', @children;
-	return ($pm_pid, @children);
-}
-
-sub wait_gone
-{
-	my @pids = @_;
-	for (1 .. 600)
-	{
-		return 1 unless grep { kill 0, $_ } @pids;
-		usleep(100_000);
-	}
-	return 0;
-}
-
-my @killed = crash_node();
+my @killed = crash_node($node);
 eval { $tracker->quit };
 $bench->finish;
 note "pgbench stdout:\n$bench_out\npgbench stderr:\n$bench_err";
@@ -329,7 +300,7 @@ ok( $node->poll_query_until(
 		"SELECT count(*) FROM pg_stat_progress_create_index WHERE tuples_done >= 3500 AND relid = 'big'::regclass",
 		'1'),
 	'CREATE INDEX is under way (3500 rows done)');
-@killed = crash_node();
+@killed = crash_node($node);
 $build->finish;
 like($build_err, qr/no longer fits into maintenance_work_mem/, 'the build had spilled to on-disk inserts');
 unlike($build_out, qr/CREATE INDEX/, 'CREATE INDEX did not complete');

@@ -1,0 +1,49 @@
+# RetrievalTest.pm: helpers shared by the project's TAP tests (test/t/).
+#
+# crash_node($node): SIGKILL the postmaster and all its children at the same
+#   moment (a real crash mid-write, not a shutdown); returns the killed PIDs.
+# wait_gone(@pids): wait until those processes have disappeared (a new
+#   postmaster refuses to start while the old PID exists, even as a zombie
+#   not yet reaped); true if they did within 60 s.
+package RetrievalTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use PostgreSQL::Test::Utils qw(slurp_file);
+use Test::More;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(crash_node wait_gone);
+
+sub crash_node
+{
+	my ($node) = @_;
+	my ($pm_pid) = split /\n/, slurp_file($node->data_dir . '/postmaster.pid');
+	my @children;
+	opendir(my $proc, '/proc') or die "cannot open /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir $proc)
+	{
+		my $stat = eval { slurp_file("/proc/$pid/stat") } // next;
+		push @children, $pid if $stat =~ /^\d+ \(.*\) \S+ (\d+) /s && $1 == $pm_pid;
+	}
+	closedir $proc;
+	note "postmaster $pm_pid, children: @children";
+	$node->kill9;
+	kill 'KILL', @children;
+	return ($pm_pid, @children);
+}
+
+sub wait_gone
+{
+	my @pids = @_;
+	for (1 .. 600)
+	{
+		return 1 unless grep { kill 0, $_ } @pids;
+		usleep(100_000);
+	}
+	return 0;
+}
+
+1;
