@@ -7,7 +7,7 @@
 #                       Debian packages and runs the server as "postgres")
 
 EXTENSION = retrieval
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = retrieval
 
 SIMD_OBJS = \
@@ -58,6 +58,16 @@ EMBED_OBJS = \
 	src/embed/embed_sql.o
 OBJS += $(EMBED_OBJS)
 # ---- end embed ----
+
+# ---- tokenize: the one text analyzer (src/tokenize/) ----
+TOKENIZE_OBJS =
+OBJS += $(TOKENIZE_OBJS)
+# ---- end tokenize ----
+
+# ---- bm25: the inverted index on text columns (src/bm25/) ----
+BM25_OBJS =
+OBJS += $(BM25_OBJS)
+# ---- end bm25 ----
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
