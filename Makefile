@@ -65,7 +65,21 @@ OBJS += $(TOKENIZE_OBJS)
 # ---- end tokenize ----
 
 # ---- bm25: the inverted index on text columns (src/bm25/) ----
-BM25_OBJS =
+BM25_OBJS = \
+	src/bm25/bm25_score.o \
+	src/bm25/bm25_meta.o \
+	src/bm25/bm25_segment_write.o \
+	src/bm25/bm25_segment.o \
+	src/bm25/bm25_buffer.o \
+	src/bm25/bm25_stats.o \
+	src/bm25/bm25_topk.o \
+	src/bm25/bm25_scan.o \
+	src/bm25/bm25_build.o \
+	src/bm25/bm25_insert.o \
+	src/bm25/bm25_vacuum.o \
+	src/bm25/bm25_cost.o \
+	src/bm25/bm25_sql.o \
+	src/tokenize/tokenizer_placeholder.o  # XXX placeholder until src/tokenize/ lands
 OBJS += $(BM25_OBJS)
 # ---- end bm25 ----
 

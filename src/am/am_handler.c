@@ -26,6 +26,7 @@ PG_FUNCTION_INFO_V1(retrieval_am_handler);
 PG_FUNCTION_INFO_V1(retrieval_vector_l2_support);
 PG_FUNCTION_INFO_V1(retrieval_vector_ip_support);
 PG_FUNCTION_INFO_V1(retrieval_vector_cosine_support);
+PG_FUNCTION_INFO_V1(retrieval_text_bm25_support);
 
 /* Support function 1 of each operator class: which kind and metric. */
 Datum
@@ -44,6 +45,13 @@ Datum
 retrieval_vector_cosine_support(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(OPCLASS_VECTOR_COSINE);
+}
+
+/* bm25 */
+Datum
+retrieval_text_bm25_support(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(OPCLASS_TEXT_BM25);
 }
 
 /*
@@ -92,6 +100,8 @@ routine_for_code(RetrievalOpclassCode code)
 		case OPCLASS_VECTOR_COSINE:
 			return &hnsw_routine;
 	}
+	if (code == OPCLASS_TEXT_BM25)	/* bm25 */
+		return &bm25_routine;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 			 errmsg("unknown retrieval operator class code %d", (int) code)));
@@ -192,6 +202,10 @@ retrieval_buildphasename(int64 phase)
 			return "writing index pages";
 		case 3:
 			return "inserting remaining rows";
+		case 4:					/* bm25 */
+			return "analyzing documents";
+		case 5:					/* bm25 */
+			return "writing segments";
 		default:
 			return NULL;
 	}

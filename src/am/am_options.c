@@ -33,6 +33,17 @@ validate_quantization(const char *value)
 				 errdetail("Valid values are \"none\".")));
 }
 
+/* bm25: names checked as a pair at CREATE INDEX (text_analyzer_check) */
+static void
+validate_analyzer_name(const char *value)
+{
+	if (value != NULL && (value[0] == '\0' || strlen(value) >= 128))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid analyzer name \"%s\"", value),
+				 errdetail("Tokenizer and language names are 1 to 127 bytes long.")));
+}
+
 void
 retrieval_options_init(void)
 {
@@ -47,6 +58,17 @@ retrieval_options_init(void)
 	add_string_reloption(retrieval_relopt_kind, "quantization",
 						 "Compact code used for graph traversal: none",
 						 "none", validate_quantization, AccessExclusiveLock);
+	/* bm25 */
+	add_string_reloption(retrieval_relopt_kind, "language",
+						 "BM25: stemming and stopwords of this language ('simple' = none)",
+						 RETRIEVAL_DEFAULT_LANGUAGE, validate_analyzer_name, AccessExclusiveLock);
+	add_string_reloption(retrieval_relopt_kind, "tokenizer",
+						 "BM25: 'icu' or 'pg:<text search configuration>'",
+						 RETRIEVAL_DEFAULT_TOKENIZER, validate_analyzer_name, AccessExclusiveLock);
+	add_real_reloption(retrieval_relopt_kind, "k1", "BM25 term frequency saturation",
+					   RETRIEVAL_DEFAULT_K1, 0.0, 100.0, AccessExclusiveLock);
+	add_real_reloption(retrieval_relopt_kind, "b", "BM25 document length normalisation",
+					   RETRIEVAL_DEFAULT_B, 0.0, 1.0, AccessExclusiveLock);
 }
 
 bytea *
@@ -56,6 +78,10 @@ retrieval_amoptions(Datum reloptions, bool validate)
 		{"m", RELOPT_TYPE_INT, offsetof(RetrievalOptions, m)},
 		{"ef_construction", RELOPT_TYPE_INT, offsetof(RetrievalOptions, ef_construction)},
 		{"quantization", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, quantization_offset)},
+		{"language", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, language_offset)},	/* bm25 */
+		{"tokenizer", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, tokenizer_offset)},	/* bm25 */
+		{"k1", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, k1)},	/* bm25 */
+		{"b", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, b)},	/* bm25 */
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, retrieval_relopt_kind,
@@ -87,3 +113,41 @@ retrieval_option_quantization(Relation index)
 		return "none";
 	return (const char *) opts + opts->quantization_offset;
 }
+
+/* ---- bm25 ---- */
+const char *
+retrieval_option_language(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	if (opts == NULL || opts->language_offset == 0)
+		return RETRIEVAL_DEFAULT_LANGUAGE;
+	return (const char *) opts + opts->language_offset;
+}
+
+const char *
+retrieval_option_tokenizer(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	if (opts == NULL || opts->tokenizer_offset == 0)
+		return RETRIEVAL_DEFAULT_TOKENIZER;
+	return (const char *) opts + opts->tokenizer_offset;
+}
+
+double
+retrieval_option_k1(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->k1 : RETRIEVAL_DEFAULT_K1;
+}
+
+double
+retrieval_option_b(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->b : RETRIEVAL_DEFAULT_B;
+}
+/* ---- end bm25 ---- */

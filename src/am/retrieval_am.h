@@ -32,9 +32,16 @@ typedef enum RetrievalOpclassCode
 	OPCLASS_VECTOR_COSINE = 3
 } RetrievalOpclassCode;
 
+/*
+ * bm25: text_bm25_ops.  A macro, not an enumerator, so that the HNSW
+ * switches over the vector codes stay exhaustive (-Wswitch).
+ */
+#define OPCLASS_TEXT_BM25	((RetrievalOpclassCode) 4)
+
 typedef enum IndexKind
 {
-	INDEX_KIND_HNSW = 1
+	INDEX_KIND_HNSW = 1,
+	INDEX_KIND_BM25 = 2
 } IndexKind;
 
 #define RETRIEVAL_SUPPORT_PROC	1
@@ -63,6 +70,11 @@ typedef struct RetrievalOptions
 	int			m;
 	int			ef_construction;
 	int			quantization_offset;	/* string option */
+	/* bm25 */
+	int			language_offset;	/* string option */
+	int			tokenizer_offset;	/* string option */
+	double		k1;
+	double		b;
 } RetrievalOptions;
 
 #define RETRIEVAL_DEFAULT_M					16
@@ -71,6 +83,11 @@ typedef struct RetrievalOptions
 #define RETRIEVAL_DEFAULT_EF_CONSTRUCTION	64
 #define RETRIEVAL_MIN_EF_CONSTRUCTION		4
 #define RETRIEVAL_MAX_EF_CONSTRUCTION		1000
+/* bm25 */
+#define RETRIEVAL_DEFAULT_LANGUAGE			"english"
+#define RETRIEVAL_DEFAULT_TOKENIZER			"icu"
+#define RETRIEVAL_DEFAULT_K1				1.2
+#define RETRIEVAL_DEFAULT_B					0.75
 
 /* am_options.c */
 extern void retrieval_options_init(void);
@@ -78,6 +95,10 @@ extern bytea *retrieval_amoptions(Datum reloptions, bool validate);
 extern int	retrieval_option_m(Relation index);
 extern int	retrieval_option_ef_construction(Relation index);
 extern const char *retrieval_option_quantization(Relation index);
+extern const char *retrieval_option_language(Relation index);	/* bm25 */
+extern const char *retrieval_option_tokenizer(Relation index);	/* bm25 */
+extern double retrieval_option_k1(Relation index); /* bm25 */
+extern double retrieval_option_b(Relation index);	/* bm25 */
 
 /* am_handler.c */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);
@@ -88,5 +109,6 @@ extern bool retrieval_amvalidate(Oid opclassoid);
 
 /* kind routines */
 extern const IndexKindRoutine hnsw_routine;
+extern const IndexKindRoutine bm25_routine;
 
 #endif							/* RETRIEVAL_AM_H */

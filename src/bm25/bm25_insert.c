@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * bm25_insert.c
+ *	  aminsert for BM25: analyze the row, append it to the write buffer,
+ *	  flush the buffer into a new segment when it is full.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "bm25.h"
+
+bool
+bm25_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+			Relation heap, IndexUniqueCheck checkUnique,
+#if PG_VERSION_NUM >= 140000
+			bool indexUnchanged,
+#endif
+			IndexInfo *indexInfo)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	Bm25MetaData meta;
+	text	   *t;
+	Bm25Bag    *bag;
+	uint32		pages = 0;
+
+	(void) heap;
+	(void) checkUnique;
+#if PG_VERSION_NUM >= 140000
+	(void) indexUnchanged;
+#endif
+	(void) indexInfo;
+	if (isnull[0])
+		return false;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "retrieval bm25 insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	bm25_meta_read(index, &meta);
+	t = DatumGetTextPP(values[0]);
+	bag = bm25_analyze(&meta, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	if (bag->length > 0)
+		pages = bm25_buffer_append(index, heap_tid, bag, false);
+	if (pages >= BM25_BUFFER_FLUSH_PAGES)
+		bm25_flush(index, false);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return false;
+}
