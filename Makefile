@@ -71,6 +71,7 @@ BM25_OBJS = \
 	src/bm25/bm25_segment_write.o \
 	src/bm25/bm25_segment.o \
 	src/bm25/bm25_buffer.o \
+	src/bm25/bm25_merge.o \
 	src/bm25/bm25_stats.o \
 	src/bm25/bm25_topk.o \
 	src/bm25/bm25_scan.o \

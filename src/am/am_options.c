@@ -69,6 +69,9 @@ retrieval_options_init(void)
 					   RETRIEVAL_DEFAULT_K1, 0.0, 100.0, AccessExclusiveLock);
 	add_real_reloption(retrieval_relopt_kind, "b", "BM25 document length normalisation",
 					   RETRIEVAL_DEFAULT_B, 0.0, 1.0, AccessExclusiveLock);
+	add_int_reloption(retrieval_relopt_kind, "buffer_pages",
+					  "BM25: write-buffer pages that trigger a flush into a segment",
+					  RETRIEVAL_DEFAULT_BUFFER_PAGES, 1, 100000, ShareUpdateExclusiveLock);
 }
 
 bytea *
@@ -82,6 +85,7 @@ retrieval_amoptions(Datum reloptions, bool validate)
 		{"tokenizer", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, tokenizer_offset)},	/* bm25 */
 		{"k1", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, k1)},	/* bm25 */
 		{"b", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, b)},	/* bm25 */
+		{"buffer_pages", RELOPT_TYPE_INT, offsetof(RetrievalOptions, buffer_pages)},	/* bm25 */
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, retrieval_relopt_kind,
@@ -149,5 +153,12 @@ retrieval_option_b(Relation index)
 	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
 
 	return opts ? opts->b : RETRIEVAL_DEFAULT_B;
+}
+int
+retrieval_option_buffer_pages(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->buffer_pages : RETRIEVAL_DEFAULT_BUFFER_PAGES;
 }
 /* ---- end bm25 ---- */

@@ -75,6 +75,7 @@ typedef struct RetrievalOptions
 	int			tokenizer_offset;	/* string option */
 	double		k1;
 	double		b;
+	int			buffer_pages;
 } RetrievalOptions;
 
 #define RETRIEVAL_DEFAULT_M					16
@@ -88,6 +89,7 @@ typedef struct RetrievalOptions
 #define RETRIEVAL_DEFAULT_TOKENIZER			"icu"
 #define RETRIEVAL_DEFAULT_K1				1.2
 #define RETRIEVAL_DEFAULT_B					0.75
+#define RETRIEVAL_DEFAULT_BUFFER_PAGES		32
 
 /* am_options.c */
 extern void retrieval_options_init(void);
@@ -99,6 +101,7 @@ extern const char *retrieval_option_language(Relation index);	/* bm25 */
 extern const char *retrieval_option_tokenizer(Relation index);	/* bm25 */
 extern double retrieval_option_k1(Relation index); /* bm25 */
 extern double retrieval_option_b(Relation index);	/* bm25 */
+extern int	retrieval_option_buffer_pages(Relation index);	/* bm25 */
 
 /* am_handler.c */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);

@@ -46,7 +46,7 @@
  *				fragments on consecutive pages (flags FIRST/LAST; a
  *				document whose LAST fragment is missing after a crash is
  *				ignored).  Scans score buffered documents exhaustively.
- *				When the buffer reaches bm25 BUFFER_FLUSH_PAGES pages the
+ *				When the buffer reaches buffer_pages pages (reloption) the
  *				inserting backend that wins the flush lock (a heavyweight
  *				lock on the metapage, as GIN's pending-list cleanup does)
  *				seals the chain (new inserts go to a fresh chain), writes
@@ -94,7 +94,6 @@
 #define BM25_BLOCK_SIZE			128
 #define BM25_MAX_SEGMENTS		64
 #define BM25_NAME_LEN			128
-#define BM25_BUFFER_FLUSH_PAGES	32
 #define BM25_SEGMENT_MAGIC		0x424D3235	/* "BM25" */
 
 /* Page type of BM25 data pages (RetrievalPageOpaqueData.page_type). */
@@ -313,6 +312,9 @@ typedef struct Bm25Builder Bm25Builder;
 
 extern Bm25Builder *bm25_builder_create(MemoryContext parent);
 extern void bm25_builder_add(Bm25Builder *bld, ItemPointer tid, const Bm25Bag *doc);
+extern uint32 bm25_builder_add_doc(Bm25Builder *bld, ItemPointer tid, uint32 length);
+extern void bm25_builder_add_posting(Bm25Builder *bld, const Bm25TermCount *tc, uint32 docid,
+									 uint32 tf, uint32 length);
 extern uint32 bm25_builder_ndocs(Bm25Builder *bld);
 extern Size bm25_builder_memory(Bm25Builder *bld);
 extern bool bm25_builder_write(Bm25Builder *bld, Relation index, bool building,
@@ -376,6 +378,11 @@ extern void bm25_buffer_scan(Relation index, BlockNumber head, bool with_terms,
 							 Bm25BufferVisitor visit, void *arg);
 extern void bm25_buffer_init_chain(Relation index, Bm25MetaData *meta, bool building);
 extern void bm25_flush(Relation index, bool force);
+
+/* bm25_merge.c */
+extern void bm25_merge_if_needed(Relation index);
+extern bool bm25_merge_segments(Relation index, const Bm25SegmentRef *segs, int nsegs,
+								Bm25SegmentRef *merged);
 
 /* ------------------------------------------------------------------------
  * Statistics of a query against an index (bm25_stats.c)

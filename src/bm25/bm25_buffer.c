@@ -328,7 +328,7 @@ bm25_flush(Relation index, bool force)
 	meta = (Bm25MetaData *) PageGetContents(BufferGetPage(metabuf));
 	if (meta->nsegments >= BM25_MAX_SEGMENTS)
 	{
-		/* XXX: segments are not merged yet; the buffer just keeps growing */
+		/* cannot happen: merges keep the list short; keep buffering */
 		UnlockReleaseBuffer(metabuf);
 		UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
 		return;
@@ -338,7 +338,8 @@ bm25_flush(Relation index, bool force)
 		Buffer		newbuf;
 		Bm25MetaData *wmeta;
 
-		if (meta->buffer_pages < BM25_BUFFER_FLUSH_PAGES && !(force && meta->buffer_pages > 0))
+		if (meta->buffer_pages < (uint32) retrieval_option_buffer_pages(index) &&
+			!(force && meta->buffer_pages > 0))
 		{
 			UnlockReleaseBuffer(metabuf);
 			UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
@@ -369,5 +370,7 @@ bm25_flush(Relation index, bool force)
 	meta->sealed_head = InvalidBlockNumber;
 	retrieval_write_finish(&write);
 	UnlockReleaseBuffer(metabuf);
+
+	bm25_merge_if_needed(index);
 	UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
 }

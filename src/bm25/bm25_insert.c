@@ -45,7 +45,7 @@ bm25_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	bag = bm25_analyze(&meta, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	if (bag->length > 0)
 		pages = bm25_buffer_append(index, heap_tid, bag, false);
-	if (pages >= BM25_BUFFER_FLUSH_PAGES)
+	if (pages >= (uint32) retrieval_option_buffer_pages(index))
 		bm25_flush(index, false);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);

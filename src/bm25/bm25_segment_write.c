@@ -209,10 +209,10 @@ close_block(Bm25Builder *bld, BuildTerm *t)
 	t->nopen = 0;
 }
 
-void
-bm25_builder_add(Bm25Builder *bld, ItemPointer tid, const Bm25Bag *doc)
+/* Append a document to the doc table; returns its segment-local id. */
+uint32
+bm25_builder_add_doc(Bm25Builder *bld, ItemPointer tid, uint32 length)
 {
-	MemoryContext old = MemoryContextSwitchTo(bld->context);
 	uint32		docid = bld->ndocs;
 
 	if (bld->ndocs == PG_UINT32_MAX - 1)
@@ -231,32 +231,50 @@ bm25_builder_add(Bm25Builder *bld, ItemPointer tid, const Bm25Bag *doc)
 		bld->memory += (sizeof(ItemPointerData) + sizeof(uint32)) * (bld->doccap - oldcap);
 	}
 	bld->tids[docid] = *tid;
-	bld->lengths[docid] = doc->length;
+	bld->lengths[docid] = length;
 	bld->ndocs++;
+	return docid;
+}
+
+/*
+ * Append a posting.  Document ids must grow per term: documents are added
+ * in id order (build, flush), or segments are merged oldest first.
+ */
+void
+bm25_builder_add_posting(Bm25Builder *bld, const Bm25TermCount *tc, uint32 docid, uint32 tf,
+						 uint32 length)
+{
+	MemoryContext old = MemoryContextSwitchTo(bld->context);
+	BuildTerm  *t = find_term(bld, tc);
+
+	Assert(t->df == 0 || t->nopen == 0 || t->open[3 * (t->nopen - 1)] < docid);
+	if (t->nopen == t->opencap)
+	{
+		uint32		oldcap = t->opencap;
+
+		/* most terms are rare: grow the open block gradually */
+		t->opencap = t->opencap ? Min(t->opencap * 4, BM25_BLOCK_SIZE) : 2;
+		t->open = t->open ? repalloc(t->open, sizeof(uint32) * 3 * t->opencap)
+			: palloc(sizeof(uint32) * 3 * t->opencap);
+		bld->memory += sizeof(uint32) * 3 * (t->opencap - oldcap);
+	}
+	t->open[3 * t->nopen] = docid;
+	t->open[3 * t->nopen + 1] = tf;
+	t->open[3 * t->nopen + 2] = length;
+	t->nopen++;
+	t->df++;
+	if (t->nopen == BM25_BLOCK_SIZE)
+		close_block(bld, t);
+	MemoryContextSwitchTo(old);
+}
+
+void
+bm25_builder_add(Bm25Builder *bld, ItemPointer tid, const Bm25Bag *doc)
+{
+	uint32		docid = bm25_builder_add_doc(bld, tid, doc->length);
 
 	for (int i = 0; i < doc->nterms; i++)
-	{
-		BuildTerm  *t = find_term(bld, &doc->terms[i]);
-
-		if (t->nopen == t->opencap)
-		{
-			uint32		oldcap = t->opencap;
-
-			/* most terms are rare: grow the open block gradually */
-			t->opencap = t->opencap ? Min(t->opencap * 4, BM25_BLOCK_SIZE) : 2;
-			t->open = t->open ? repalloc(t->open, sizeof(uint32) * 3 * t->opencap)
-				: palloc(sizeof(uint32) * 3 * t->opencap);
-			bld->memory += sizeof(uint32) * 3 * (t->opencap - oldcap);
-		}
-		t->open[3 * t->nopen] = docid;
-		t->open[3 * t->nopen + 1] = doc->terms[i].count;
-		t->open[3 * t->nopen + 2] = doc->length;
-		t->nopen++;
-		t->df++;
-		if (t->nopen == BM25_BLOCK_SIZE)
-			close_block(bld, t);
-	}
-	MemoryContextSwitchTo(old);
+		bm25_builder_add_posting(bld, &doc->terms[i], docid, doc->terms[i].count, doc->length);
 }
 
 /* ------------------------------------------------------------------------
