@@ -231,21 +231,33 @@ topk_segment(Relation index, const Bm25SegmentRef *seg, Bm25Query *q, TopK *t, f
 			}
 		}
 
-		if (bm25_cursor_doc(cs[0]) == pd)
+		/*
+		 * pd may enter: bring every cursor up to the pivot onto pd or past
+		 * it (the block-max step may have moved some into a block that
+		 * starts after pd: they do not contain it), then score pd with the
+		 * cursors that are on it.
+		 */
 		{
 			float8		score;
+			bool		any = false;
 
-			/* every cursor up to the pivot is on pd: score it */
+			for (int i = 0; i < pivot; i++)
+				if (bm25_cursor_doc(cs[i]) < pd)
+					bm25_cursor_seek(cs[i], pd);
 			for (int i = 0; i < q->bag.nterms; i++)
 				contrib[i] = 0;
 			for (int i = 0; i <= pivot; i++)
 			{
 				Bm25Cursor *c = cs[i];
 
+				if (bm25_cursor_doc(c) != pd)
+					continue;
 				contrib[c->qterm] = bm25_term_score(q, c->qterm, c->tfs[c->pos], c->lens[c->pos]);
+				any = true;
 			}
+			Assert(any);
 			score = bm25_sum(q, contrib);
-			if (may_enter(t, score))
+			if (any && may_enter(t, score))
 			{
 				Bm25DocEntry e;
 
@@ -254,14 +266,8 @@ topk_segment(Relation index, const Bm25SegmentRef *seg, Bm25Query *q, TopK *t, f
 					topk_push(t, score, &e.tid);
 			}
 			for (int i = 0; i <= pivot; i++)
-				bm25_cursor_next(cs[i]);
-		}
-		else
-		{
-			/* bring the cursors before the pivot up to pd */
-			for (int i = 0; i < pivot; i++)
-				if (bm25_cursor_doc(cs[i]) < pd)
-					bm25_cursor_seek(cs[i], pd);
+				if (bm25_cursor_doc(cs[i]) == pd)
+					bm25_cursor_next(cs[i]);
 		}
 	}
 	bm25_reader_end(&r);
