@@ -177,3 +177,5 @@ CREATE INDEX ON docs USING retrieval (body) WITH (language = 'klingon');
 CREATE INDEX ON docs USING retrieval (body) WITH (tokenizer = 'nosuch');
 CREATE INDEX ON docs USING retrieval (body) WITH (language = '');
 CREATE INDEX ON docs USING retrieval (tenant);
+DROP TABLE docs, queries;
+DROP FUNCTION ref_terms, ref_bm25, gen_doc, top_index, top_seq;

@@ -57,3 +57,4 @@ REINDEX INDEX mdocs_idx;
 SELECT segments, buffered_documents FROM retrieval.index_stats('mdocs_idx');
 SELECT * FROM mcheck('t3 t17');
 DROP TABLE mdocs;
+DROP FUNCTION mgen, mref, mcheck;
