@@ -57,4 +57,25 @@ REINDEX INDEX mdocs_idx;
 SELECT segments, buffered_documents FROM retrieval.index_stats('mdocs_idx');
 SELECT * FROM mcheck('t3 t17');
 DROP TABLE mdocs;
-DROP FUNCTION mgen, mref, mcheck;
+
+-- a build larger than maintenance_work_mem writes several segments
+CREATE TABLE wide (id int PRIMARY KEY, body text);
+INSERT INTO wide SELECT i, (SELECT string_agg('v' || (hashint4(i * 131 + j) & 2147483647) % 5000, ' ')
+                            FROM generate_series(1, 40) j) FROM generate_series(1, 8000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX wide_idx ON wide USING retrieval (body) WITH (language = 'simple');
+RESET maintenance_work_mem;
+SELECT documents, segments > 1 AS several_segments FROM retrieval.index_stats('wide_idx');
+CREATE FUNCTION wide_top(q text, use_index bool) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  IF use_index THEN SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off;
+  ELSE SET LOCAL enable_indexscan = off; END IF;
+  SELECT string_agg(id || ':' || d, ' ') INTO r FROM
+    (SELECT id, body <@> q AS d FROM wide WHERE (body <@> q) < 0 ORDER BY 2, ctid LIMIT 20) s;
+  RETURN r;
+END $$;
+SELECT q, wide_top(q, true) = wide_top(q, false) AS index_equals_seq
+FROM (VALUES ('v1'), ('v17 v4000'), ('v2 v3 v5 v7 v11 v13')) v(q);
+DROP TABLE wide;
+DROP FUNCTION mgen, mref, mcheck, wide_top;

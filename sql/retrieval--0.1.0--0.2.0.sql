@@ -19,7 +19,7 @@
 -- the right, with the corpus statistics of the left operand's index.  The
 -- support function binds the bare form to that index at plan time.
 CREATE FUNCTION @extschema@.bm25_distance_support(internal) RETURNS internal
-	AS 'MODULE_PATHNAME', 'retrieval_bm25_distance_support' LANGUAGE C STRICT PARALLEL SAFE;
+	AS 'MODULE_PATHNAME', 'retrieval_bm25_distance_support' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.bm25_distance(text, text) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'retrieval_bm25_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE
 	COST 100 SUPPORT @extschema@.bm25_distance_support;

@@ -429,5 +429,6 @@ extern int	bm25_topk(Relation index, const Bm25MetaData *meta, Bm25Query *q, int
 
 /* bm25_sql.c: the query text wrapper naming an index */
 extern const char *bm25_query_unwrap(const char *text, int len, Oid *indexoid, int *qlen);
+extern Relation bm25_open_index(Oid indexoid);
 
 #endif							/* RETRIEVAL_BM25_H */

@@ -106,18 +106,34 @@ bm25_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 		const char *qtext = bm25_query_unwrap(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &named, &qlen);
 		Bm25Bag    *bag = bm25_analyze(&so->meta, qtext, qlen);
 
-		/*
-		 * A query naming another index: its statistics would give other
-		 * numbers than this scan; refuse rather than return a wrong order.
-		 */
-		if (OidIsValid(named) && named != RelationGetRelid(scan->indexRelation))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the query names index %u, but index \"%s\" is scanned",
-							named, RelationGetRelationName(scan->indexRelation))));
 		memset(&so->query, 0, sizeof(so->query));
 		so->query.bag = *bag;
-		bm25_query_stats(scan->indexRelation, &so->meta, &so->query);
+		if (OidIsValid(named) && named != RelationGetRelid(scan->indexRelation))
+		{
+			/*
+			 * The query was bound to another index (the planner chose this
+			 * one, e.g. while REINDEX CONCURRENTLY swaps them): score with
+			 * that index's statistics, so the values equal the per-row
+			 * operator's.  Only an equivalent index can stand in.
+			 */
+			Relation	other = bm25_open_index(named);
+			Bm25MetaData ometa;
+
+			bm25_meta_read(other, &ometa);
+			if (other->rd_index->indrelid != scan->indexRelation->rd_index->indrelid ||
+				strcmp(ometa.tokenizer, so->meta.tokenizer) != 0 ||
+				strcmp(ometa.language, so->meta.language) != 0 ||
+				ometa.k1 != so->meta.k1 || ometa.b != so->meta.b)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the query is bound to index \"%s\", which is not equivalent to the scanned index \"%s\"",
+								RelationGetRelationName(other), RelationGetRelationName(scan->indexRelation)),
+						 errhint("Bind the query to the index of the ORDER BY expression.")));
+			bm25_query_stats(other, &ometa, &so->query);
+			index_close(other, NoLock);
+		}
+		else
+			bm25_query_stats(scan->indexRelation, &so->meta, &so->query);
 		so->has_query = bag->nterms > 0;
 	}
 	MemoryContextSwitchTo(old);

@@ -31,6 +31,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "funcapi.h"
@@ -94,8 +95,8 @@ bm25_query_unwrap(const char *text, int len, Oid *indexoid, int *qlen)
  * Open a BM25 index named by the user (by OID): it must be one, and the
  * user must be allowed to read its table (its statistics describe it).
  */
-static Relation
-open_bm25_index(Oid indexoid)
+Relation
+bm25_open_index(Oid indexoid)
 {
 	Relation	index;
 	Oid			heapoid;
@@ -139,8 +140,18 @@ retrieval_bm25_query(PG_FUNCTION_ARGS)
 	int			plen;
 	text	   *result;
 
-	/* check now: a clear error here beats one from the scan */
-	index_close(open_bm25_index(indexoid), AccessShareLock);
+	/*
+	 * Check now (a clear error here beats one from the scan), once per call
+	 * site and index: a sequential scan evaluates this for every row.
+	 */
+	if (fcinfo->flinfo->fn_extra == NULL ||
+		*(Oid *) fcinfo->flinfo->fn_extra != indexoid)
+	{
+		index_close(bm25_open_index(indexoid), AccessShareLock);
+		if (fcinfo->flinfo->fn_extra == NULL)
+			fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(Oid));
+		*(Oid *) fcinfo->flinfo->fn_extra = indexoid;
+	}
 	plen = snprintf(prefix, sizeof(prefix), WRAP_PREFIX "%u\x1F", indexoid);
 	result = (text *) palloc(VARHDRSZ + plen + qlen);
 	SET_VARSIZE(result, VARHDRSZ + plen + qlen);
@@ -157,36 +168,58 @@ retrieval_bm25_query(PG_FUNCTION_ARGS)
 typedef struct RowScorer
 {
 	MemoryContext context;
-	Oid			indexoid;
+	Oid			indexoid;		/* Invalid: unused entry */
 	char	   *qtext;
 	int			qlen;
 	Bm25MetaData meta;
 	Bm25Query	q;
 } RowScorer;
 
+/*
+ * A few queries per call site: a join can alternate between queries row by
+ * row (queries x documents), and recomputing statistics per row would cost
+ * a dictionary lookup per term and segment and a buffer scan each time.
+ */
+#define ROW_SCORERS		8
+
+typedef struct RowScorerCache
+{
+	RowScorer	entries[ROW_SCORERS];
+	int			next;			/* round-robin victim */
+} RowScorerCache;
+
 /* The statistics of query q against the index, cached across rows. */
 static RowScorer *
 row_scorer(FunctionCallInfo fcinfo, Oid indexoid, const char *qtext, int qlen)
 {
-	RowScorer  *rs = (RowScorer *) fcinfo->flinfo->fn_extra;
+	RowScorerCache *cache = (RowScorerCache *) fcinfo->flinfo->fn_extra;
+	RowScorer  *rs;
 	MemoryContext old;
 	Relation	index;
 	Bm25Bag    *bag;
 
-	if (rs && rs->indexoid == indexoid && rs->qlen == qlen && memcmp(rs->qtext, qtext, qlen) == 0)
-		return rs;
-	if (rs == NULL)
+	if (cache == NULL)
 	{
-		rs = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowScorer));
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowScorerCache));
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	for (int i = 0; i < ROW_SCORERS; i++)
+	{
+		rs = &cache->entries[i];
+		if (rs->indexoid == indexoid && OidIsValid(indexoid) && rs->qlen == qlen &&
+			memcmp(rs->qtext, qtext, qlen) == 0)
+			return rs;
+	}
+	rs = &cache->entries[cache->next];
+	cache->next = (cache->next + 1) % ROW_SCORERS;
+	if (rs->context == NULL)
 		rs->context = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "retrieval bm25 row scorer",
 											ALLOCSET_SMALL_SIZES);
-		fcinfo->flinfo->fn_extra = rs;
-	}
 	else
 		MemoryContextReset(rs->context);
 	old = MemoryContextSwitchTo(rs->context);
 	rs->indexoid = InvalidOid;	/* until complete */
-	index = open_bm25_index(indexoid);
+	index = bm25_open_index(indexoid);
 	bm25_meta_read(index, &rs->meta);
 	rs->qtext = palloc(qlen + 1);
 	memcpy(rs->qtext, qtext, qlen);
@@ -265,7 +298,14 @@ strip_relabel(Node *node)
 	return node;
 }
 
-/* The one BM25 index whose key is expr (of range table entry varno), or Invalid. */
+/*
+ * The BM25 index whose key is expr (of range table entry varno), or
+ * Invalid.  Valid, non-partial indexes are preferred to partial ones.
+ * Several candidates are accepted only when they are interchangeable
+ * (same options: the same analyzer, k1 and b, as during REINDEX
+ * CONCURRENTLY, when the old and the new index are both valid for a
+ * moment); the lowest OID is then chosen.  Otherwise the user must name one.
+ */
 static Oid
 find_index_for(PlannerInfo *root, Node *expr, Index varno)
 {
@@ -273,8 +313,10 @@ find_index_for(PlannerInfo *root, Node *expr, Index varno)
 	Relation	heap;
 	List	   *indexes;
 	ListCell   *lc;
-	Oid			found = InvalidOid;
-	int			nfound = 0;
+	Oid			found[2] = {InvalidOid, InvalidOid};	/* non-partial, partial */
+	int			nfound[2] = {0, 0};
+	bool		interchangeable[2] = {true, true};
+	bytea	   *first_options[2] = {NULL, NULL};
 	Oid			amoid = get_index_am_oid("retrieval", true);
 	Node	   *key;
 
@@ -291,6 +333,7 @@ find_index_for(PlannerInfo *root, Node *expr, Index varno)
 		Oid			indexoid = lfirst_oid(lc);
 		Relation	index = index_open(indexoid, AccessShareLock);
 		bool		match = false;
+		int			kind;
 
 		if (index->rd_rel->relam == amoid && index->rd_index->indnatts == 1 &&
 			index->rd_index->indisvalid &&
@@ -308,16 +351,29 @@ find_index_for(PlannerInfo *root, Node *expr, Index varno)
 				match = exprs != NIL && equal(strip_relabel(linitial(exprs)), key);
 			}
 		}
-		index_close(index, AccessShareLock);
 		if (match)
 		{
-			found = indexoid;
-			nfound++;
+			bytea	   *opts = (bytea *) index->rd_options;
+
+			kind = heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) ? 0 : 1;
+			if (nfound[kind] == 0)
+				first_options[kind] = opts ? (bytea *) pnstrdup((char *) opts, VARSIZE(opts)) : NULL;
+			else if ((opts == NULL) != (first_options[kind] == NULL) ||
+					 (opts && (VARSIZE(opts) != VARSIZE(first_options[kind]) ||
+							   memcmp(opts, first_options[kind], VARSIZE(opts)) != 0)))
+				interchangeable[kind] = false;
+			if (nfound[kind] == 0 || indexoid < found[kind])
+				found[kind] = indexoid;
+			nfound[kind]++;
 		}
+		index_close(index, AccessShareLock);
 	}
 	list_free(indexes);
 	table_close(heap, NoLock);
-	return nfound == 1 ? found : InvalidOid;
+	for (int kind = 0; kind < 2; kind++)
+		if (nfound[kind] > 0)
+			return interchangeable[kind] ? found[kind] : InvalidOid;
+	return InvalidOid;
 }
 
 static Oid
@@ -423,7 +479,7 @@ Datum
 retrieval_bm25_index_stats(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
-	Relation	index = open_bm25_index(indexoid);
+	Relation	index = bm25_open_index(indexoid);
 	Bm25MetaData meta;
 	TupleDesc	tupdesc;
 	Datum		values[8];

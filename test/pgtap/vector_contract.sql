@@ -11,7 +11,8 @@ RESET client_min_messages;
 SELECT plan(124);
 
 -- the extension itself
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'), '0.1.0', 'version 0.1.0');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'),
+          (SELECT default_version FROM pg_available_extensions WHERE name = 'retrieval'), 'the default version is installed');
 SELECT is((SELECT trusted FROM pg_available_extension_versions WHERE name = 'retrieval' AND version = '0.1.0'),
           false, 'not trusted');
 SELECT is((SELECT superuser FROM pg_available_extension_versions WHERE name = 'retrieval' AND version = '0.1.0'),
@@ -64,8 +65,10 @@ SELECT is_strict('cosine_distance', ARRAY['vector', 'vector']);
 SELECT is_strict('subvector', ARRAY['vector', 'integer', 'integer']);
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval')
-             AND p.provolatile <> 'i' AND p.proname NOT IN ('distance_kernels', 'retrieval_am_handler')),
-          0, 'every function but distance_kernels() and the AM handler is IMMUTABLE');
+             AND p.provolatile <> 'i' AND p.proname NOT IN ('distance_kernels', 'retrieval_am_handler',
+                                                            -- bm25: read the index's statistics
+                                                            'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats')),
+          0, 'every function but distance_kernels(), the AM handler and the BM25 ones is IMMUTABLE');
 SELECT volatility_is('distance_kernels', ARRAY[]::text[], 'volatile');
 
 -- aggregates
@@ -169,13 +172,14 @@ SELECT has_opclass('vector_cosine_ops');
 SELECT results_eq(
 	$$SELECT c.opcname::text COLLATE "default", o.oprname::text COLLATE "default"
 	  FROM pg_opclass c JOIN pg_amop a ON a.amopfamily = c.opcfamily JOIN pg_operator o ON o.oid = a.amopopr
-	  WHERE c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval') ORDER BY 1$$,
+	  WHERE c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval') AND c.opcintype = 'vector'::regtype ORDER BY 1$$,
 	$$VALUES ('vector_cosine_ops', '<=>'), ('vector_ip_ops', '<#>'), ('vector_l2_ops', '<->')$$,
 	'each vector operator class orders by its distance operator');
 SELECT is((SELECT bool_and(a.amoppurpose = 'o') FROM pg_amop a JOIN pg_opclass c ON a.amopfamily = c.opcfamily
            WHERE c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval')), true,
           'operators of the retrieval classes are ordering operators');
-SELECT is((SELECT count(*)::int FROM pg_opclass WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval') AND opcdefault),
+SELECT is((SELECT count(*)::int FROM pg_opclass WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'retrieval') AND opcdefault
+             AND opcintype = 'vector'::regtype),
           0, 'no default vector operator class: the metric is always explicit');
 SELECT is(current_setting('retrieval.ef_search'), '40', 'retrieval.ef_search defaults to 40');
 SELECT throws_ok($$SET retrieval.ef_search = 0$$, '22023', NULL, 'ef_search below 1 refused');
