@@ -6,6 +6,7 @@ readers themselves are benchlib.data (read_jsonl, read_qrels).  Nothing is
 copied into the project.
 
   judged_sets()            names of every judged set (bm25-eval's default)
+  default_split(name)      the split its metrics are reported on
   load_judged(name)        -> Judged(name, language, docs, queries, qrels, ...)
   en985k_passages(limit)   iterator of (id, src, text) of scale/en-985k
   en985k_queries()         list of {"qid", "n_terms", "text", "terms"}
@@ -45,6 +46,10 @@ Judged = namedtuple("Judged", "name path split language docs queries qrels")
 
 def judged_sets():
     return list(_SETS)
+
+
+def default_split(name):
+    return _SETS[name][1]
 
 
 def body_of(doc, rule):
