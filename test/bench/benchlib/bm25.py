@@ -163,9 +163,10 @@ def probe_bm25(cur):
     if missing:
         raise EngineUnavailable(
             "the installed retrieval extension (version %s) has no BM25 yet: %s missing. "
-            "Build and install a version with BM25 (make && sudo make install), or run "
-            "with --engine pg-fts to exercise the harness with PostgreSQL's full-text "
-            "search." % (version, " and ".join(missing)))
+            "Build and install a version with BM25 (make && sudo make install), or leave "
+            "the retrieval engine out (bm25-eval --engine pg-fts; bm25-speed --engines "
+            "gin,rum; bm25-write --engines gin) to exercise the harness with PostgreSQL's "
+            "full-text search." % (version, " and ".join(missing)))
     return version
 
 

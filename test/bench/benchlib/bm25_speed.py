@@ -231,7 +231,7 @@ def cmd_speed(args, results):
            "limit_docs": args.limit_docs, "cluster_gucs": SPEED_GUCS, "builds": {}}
     results["bm25_speed"] = out
     with make_cluster(args, SPEED_GUCS) as cl:
-        conn = open_database(cl, "bm25speed")
+        conn = open_database(cl, "bm25bench")
         cur = conn.cursor()
         out["extension_version"] = scalar(
             cur, "SELECT extversion FROM pg_extension WHERE extname = 'retrieval'")
@@ -264,7 +264,7 @@ def _params(engine, q):
 
 
 def latency(cl, table, engines, queries, args, out):
-    conns = {e: cl.connect("bm25speed") for e in engines}
+    conns = {e: cl.connect("bm25bench") for e in engines}
     curs = {e: conns[e].cursor() for e in engines}
     clocks = {e: BackendClock(conns[e]) for e in engines}
     sqls = {e: engine_sql(e, table) for e in engines}
@@ -463,7 +463,7 @@ def cmd_write(args, results):
     results["bm25_write"] = out
     queries = en985k_queries()
     with make_cluster(args, {"jit": "off", "max_parallel_workers_per_gather": "0"}) as cl:
-        conn = open_database(cl, "bm25write")
+        conn = open_database(cl, "bm25bench")
         cur = conn.cursor()
         out["extension_version"] = scalar(
             cur, "SELECT extversion FROM pg_extension WHERE extname = 'retrieval'")
@@ -523,7 +523,7 @@ def write_one(conn, cur, engine, clients, src, nsrc, nq, cfg, tmp, ins, base, ar
     search = os.path.join(tmp, "search_%s.sql" % engine)
     with open(search, "w") as f:
         f.write(SEARCH_SCRIPTS[engine].format(cfg=cfg))
-    dsn_db = ["bm25write"]
+    dsn_db = ["bm25bench"]
     log("write path: %s, %d insert client(s), %d search client(s), %d s"
         % (engine, clients, args.search_clients, args.duration))
     p_ins = subprocess.Popen(base + ["-f", ins, "-c", str(clients), "-j", str(clients),
