@@ -539,6 +539,11 @@ def render(results, markdown=False):
                     % (s["set"], c["k1"], c["b"], c["N"], c["avgdl"], c["terms_from"],
                        c["tie_break"], c["identical_top10"], c["queries"], len(c["mismatches"]),
                        c.get("per_row_mismatches", 0), c["zero_score_rows"]))
+                if c["mismatches"]:
+                    notes.append("  mismatches by kind: %s (ties = equal scores in another "
+                                 "order, i.e. another tie rule)" % ", ".join(
+                                     "%d %s" % (sum(1 for m in c["mismatches"] if m["kind"] == k), k)
+                                     for k in ("scores", "ties", "ranking")))
                 for mm in c["mismatches"][:10]:
                     notes.append("  mismatch query %s: %s at rank %s"
                                  % (mm["query"], mm["kind"],

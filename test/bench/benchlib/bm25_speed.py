@@ -572,6 +572,17 @@ def _ms(v):
     return "-" if v is None else ("%.2f" % v if v < 100 else "%.0f" % v)
 
 
+def _ratio(x):
+    return ("%.1fx" if x >= 1 else "%.3fx") % x
+
+
+def _kinds(mismatches):
+    kinds = {}
+    for m in mismatches:
+        kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
+    return ", ".join("%d %s" % (v, k) for k, v in sorted(kinds.items()))
+
+
 def render(results, markdown=False):
     parts = []
     s = results.get("bm25_speed")
@@ -630,7 +641,7 @@ def render_speed(s, markdown):
                 if e == "retrieval":
                     continue
                 rows.append([ENGINE_LABEL[e]] + [
-                    "%.1fx" % (lat[e][key]["wall_median"] / r[key]["wall_median"])
+                    _ratio(lat[e][key]["wall_median"] / r[key]["wall_median"])
                     if lat[e].get(key, {}).get("wall_median") and r.get(key, {}).get("wall_median")
                     else "-" for key in list(LENGTHS) + ["all"]])
             parts.append("median wall latency of the engine / retrieval's (targets: all 400 >= 30x "
@@ -661,7 +672,9 @@ def render_speed(s, markdown):
         if s.get("exact"):
             x = s["exact"]
             parts.append("retrieval answers equal to the exact BM25 top-10 (ids in order, scores "
-                         "within 1e-9): %d/%d" % (x["identical"], x["queries"]))
+                         "within 1e-9): %d/%d%s" % (x["identical"], x["queries"],
+                                                     "; mismatches: " + _kinds(x["mismatches"])
+                                                     if x["mismatches"] else ""))
     if s.get("plans"):
         parts.append("indexes used: " + "; ".join("%s: %s" % (e, ", ".join(u) or "none")
                                                   for e, u in s["plans"].items()))
