@@ -131,6 +131,27 @@ class Reference(unittest.TestCase):
         top = ix.top_k(["x"], k=3, tie_key=lambda k: -k)
         self.assertEqual([k for k, _ in top], [10, 7, 3])
 
+    def test_random_corpus_against_naive(self):
+        # the postings-based scorer against a per-document loop over the formula
+        import random
+        rng = random.Random(7)
+        vocab = ["t%d" % i for i in range(30)]
+        docs = {i: [rng.choice(vocab[:rng.randint(1, 30)]) for _ in range(rng.randint(0, 40))]
+                for i in range(200)}
+        ix = ref.MemoryIndex(docs)
+        avgdl = sum(len(t) for t in docs.values()) / len(docs)
+        df = {t: sum(1 for d in docs.values() if t in d) for t in vocab}
+        for _ in range(50):
+            q = [rng.choice(vocab) for _ in range(rng.randint(1, 8))]
+            got = ix.score(q)
+            for i, terms in docs.items():
+                want = sum(by_hand(len(docs), df[t], terms.count(t), len(terms), avgdl)
+                           for t in q if t in terms)
+                if want == 0:
+                    self.assertNotIn(i, got)
+                else:
+                    self.assertTrue(math.isclose(got[i], want, rel_tol=1e-12), (q, i))
+
     def test_compare_top(self):
         r = [("a", 3.0), ("b", 2.0), ("c", 2.0)]
         self.assertIsNone(ref.compare_top([("a", 3.0 * (1 + 1e-12)), ("b", 2.0), ("c", 2.0)], r))
