@@ -126,7 +126,7 @@ class SqlIndex(_Base):
     def postings(self, term):
         self.cur.execute(
             "SELECT %(k)s, cardinality(%(t)s), "
-            "       (SELECT count(*) FROM unnest(%(t)s) x WHERE x = %%(term)s) "
+            "       cardinality(array_positions(%(t)s, %%(term)s::text)) "
             "FROM %(tab)s WHERE %(t)s @> ARRAY[%%(term)s]::text[]"
             % {"k": self.key_col, "t": self.terms_col, "tab": self.table}, {"term": term})
         rows = self.cur.fetchall()

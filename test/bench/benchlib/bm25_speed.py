@@ -516,7 +516,12 @@ def write_one(conn, cur, engine, clients, src, nsrc, nq, cfg, tmp, ins, base, ar
             args.language, args)
     else:
         sql = "CREATE INDEX wp_idx ON wp USING gin (to_tsvector('%s'::regconfig, body))" % cfg
-    build = timed_ddl(conn, cur, sql)
+    try:
+        build = timed_ddl(conn, cur, sql)
+    except Exception as e:
+        msg = "%s, %d clients: %s failed: %s" % (engine, clients, sql, str(e).strip())
+        log("ERROR: " + msg)
+        return {"engine": engine, "clients": clients, "failure": msg, "errors": [msg]}
     cur.execute("VACUUM ANALYZE wp")
     cur.execute("CHECKPOINT")
     size0 = scalar(cur, "SELECT pg_relation_size('wp_idx')")
@@ -696,6 +701,9 @@ def render_write(w, markdown):
     for m in w["measurements"]:
         by.setdefault((m["engine"], m["clients"]), []).append(m)
     for (e, c), ms in sorted(by.items()):
+        ms = [m for m in ms if "insert" in m]
+        if not ms:
+            continue
         tps = [m["insert"]["tps"] for m in ms if m["insert"]["tps"] is not None]
         stps = [m.get("search", {}).get("tps") for m in ms if m.get("search", {}).get("tps")]
         rows.append([ENGINE_LABEL.get(e, e), c, "%.1f" % np.median(tps) if tps else "-",
@@ -712,8 +720,8 @@ def render_write(w, markdown):
     for c in w["clients"]:
         r, g = by.get(("retrieval", c)), by.get(("gin", c))
         if r and g:
-            rt = np.median([m["insert"]["tps"] or 0 for m in r])
-            gt = np.median([m["insert"]["tps"] or 0 for m in g])
+            rt = np.median([m["insert"]["tps"] or 0 for m in r if "insert" in m] or [np.nan])
+            gt = np.median([m["insert"]["tps"] or 0 for m in g if "insert" in m] or [np.nan])
             parts.append("%d client(s): retrieval / GIN insert throughput %.2f (target >= 0.5)"
                          % (c, rt / gt if gt else float("nan")))
     for f in w["failures"]:
