@@ -329,6 +329,9 @@ def cmd_eval(args, results):
                     and not args.max_queries and s["metrics"]["nDCG@10"] < tgt):
                 out["failures"].append("%s nDCG@10 %.4f below the target %.2f"
                                        % (spec, s["metrics"]["nDCG@10"], tgt))
+            if not s["plan_uses_index"]:
+                out["failures"].append("%s: the query plan does not use %s:\n    %s"
+                                       % (spec, s["build"]["index"], "\n    ".join(s["plan"])))
             c = s.get("check")
             if c and args.engine == "retrieval" and c["mismatches"]:
                 out["failures"].append("%s: %d of %d queries differ from exact BM25"
@@ -382,6 +385,7 @@ def eval_set(conn, cur, spec, ds, args, check):
     s["short_answers"] = sum(1 for q in qids if len(run[q]) < min(10, len(ds.docs)))
     cur.execute("EXPLAIN " + sql, {"q": param(cur, ds.queries[qids[0]]) or ""})
     s["plan"] = [r[0] for r in cur.fetchall()]
+    s["plan_uses_index"] = any(s["build"]["index"] in line for line in s["plan"])
     log("%s: nDCG@10 %.4f  Recall@100 %.4f  MRR@10 %.4f  (%d queries, median %.2f ms)"
         % (spec, s["metrics"]["nDCG@10"], s["metrics"]["Recall@100"], s["metrics"]["MRR@10"],
            len(qids), s["wall_ms"]["median"] if s["wall_ms"] else float("nan")))

@@ -649,6 +649,8 @@ def render_speed(s, markdown):
                     _ratio(lat[e][key]["wall_median"] / r[key]["wall_median"])
                     if lat[e].get(key, {}).get("wall_median") and r.get(key, {}).get("wall_median")
                     else "-" for key in list(LENGTHS) + ["all"]])
+            if s["builds"].get("retrieval", {}).get("index_stats"):
+                parts.append("retrieval.index_stats: %s" % s["builds"]["retrieval"]["index_stats"])
             parts.append("median wall latency of the engine / retrieval's (targets: all 400 >= 30x "
                          "for GIN, >= 5x for RUM; RUM >= 5x at 2, 4, 8 terms, > 1x at 1 term):")
             parts.append(report.table(["engine"] + ["%d" % L for L in LENGTHS] + ["all"], rows,
