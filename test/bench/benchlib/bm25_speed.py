@@ -476,6 +476,7 @@ def cmd_write(args, results):
                 engines.remove("retrieval")
         src, _ = ensure_passages(conn, cur, args.source_rows, with_tsv=False)
         nsrc = scalar(cur, "SELECT count(*) FROM %s" % src)
+        cur.execute("CREATE UNIQUE INDEX IF NOT EXISTS %s_n ON %s (n)" % (src, src))
         cur.execute("DROP TABLE IF EXISTS wp_queries")
         cur.execute("CREATE TABLE wp_queries (qid int, q text, tsq text)")
         qrows = []
