@@ -19,6 +19,11 @@ Engines (--engine):
              Config 'english' for English sets, 'simple' for Chinese (no
              Chinese segmentation in PostgreSQL).  Its "exact BM25" checks
              use the config's lexemes as terms and only report agreement.
+  oracle     no index: the Python exact BM25 (bm25_reference) ranks every
+             query over the terms of retrieval.tokenize, or, while that does
+             not exist, over PostgreSQL's lexemes (bench_pg_terms, english /
+             simple): the effectiveness exact BM25 reaches with that analyzer,
+             to tell analyzer effects from index effects.
 
 This module owns: the engines' SQL, the capability probe that fails clearly
 when the installed extension has no BM25 yet, text COPY, reusing a
@@ -38,7 +43,7 @@ from .ir_metrics import evaluate
 from .paths import CLUSTER_SH, Skip, log
 from .timing import BackendClock, MachineBusy, summarize
 
-ENGINES = ("retrieval", "pg-fts")
+ENGINES = ("retrieval", "pg-fts", "oracle")
 
 # Issue 4's effectiveness floors, checked for the retrieval engine only.
 TARGETS = {"scifact": 0.67, "cmrc2018": 0.95, "debian-pkgdesc": 0.80}
@@ -313,6 +318,15 @@ def cmd_eval(args, results):
                 return
         else:
             cur.execute(PG_TERMS_SQL)
+        if args.engine == "oracle":
+            try:
+                probe_bm25(cur)
+                out["oracle_terms"] = "retrieval"
+            except EngineUnavailable:
+                out["oracle_terms"] = "pg"
+                log("oracle: retrieval.tokenize is unavailable; ranking over PostgreSQL's "
+                    "lexemes (bench_pg_terms) instead")
+            args.oracle_terms = out["oracle_terms"]
         for spec, ds in loaded:
             log("== %s (%d docs, %d queries, language %s)"
                 % (spec, len(ds.docs), len(ds.queries), ds.language))
@@ -357,13 +371,14 @@ def eval_set(conn, cur, spec, ds, args, check):
     t0 = time.perf_counter()
     copy_rows(conn, table, ("id", "body"), ds.docs)
     s["copy_s"] = time.perf_counter() - t0
-    s["build"] = build_eval_index(conn, cur, table, ds.language, args)
-    cur.execute("VACUUM ANALYZE %s" % table)
-
     qids = list(ds.queries)
     if args.max_queries:
         qids = qids[:args.max_queries]
     qrels = {q: ds.qrels[q] for q in qids}
+    if args.engine == "oracle":
+        return oracle_set(cur, s, ds, qids, qrels, args)
+    s["build"] = build_eval_index(conn, cur, table, ds.language, args)
+    cur.execute("VACUUM ANALYZE %s" % table)
     sql, param = search_sql(args.engine, table, ds.language, args.depth)
     clock = BackendClock(conn)
     run, scored, walls, cpus = {}, {}, [], []
@@ -391,6 +406,27 @@ def eval_set(conn, cur, spec, ds, args, check):
            len(qids), s["wall_ms"]["median"] if s["wall_ms"] else float("nan")))
     if check:
         s["check"] = exact_check(conn, cur, table, ds, qids, scored, args)
+    return s
+
+
+def oracle_set(cur, s, ds, qids, qrels, args):
+    """The `oracle` engine: metrics of the exact BM25 ranking itself."""
+    expr = terms_sql(args.oracle_terms, ds.language, args)
+    t0 = time.perf_counter()
+    docs = fetch_doc_terms(cur, s["table"], expr)
+    k1, b = oracle_params(args)
+    oracle = MemoryIndex({i: t for i, (_, t) in docs.items()}, k1=k1, b=b)
+    tie = (lambda i: docs[i][0]) if args.tie_break == "ctid" else (lambda i: i)
+    run = {}
+    for q in qids:
+        qterms = scalar(cur, "SELECT " + expr, (ds.queries[q],)) or []
+        run[q] = [d for d, _ in top_k(oracle.score(qterms), args.depth, tie)]
+    s.update(queries=len(qids), metrics=evaluate(run, qrels), wall_ms=None, cpu_ms=None,
+             build={"wall_s": time.perf_counter() - t0, "index_bytes": 0, "index": None},
+             short_answers=sum(1 for q in qids if len(run[q]) < min(10, len(ds.docs))),
+             plan_uses_index=True, terms_from=expr % "body", N=oracle.N, avgdl=oracle.avgdl)
+    log("%s (oracle): nDCG@10 %.4f  Recall@100 %.4f  MRR@10 %.4f"
+        % (s["set"], s["metrics"]["nDCG@10"], s["metrics"]["Recall@100"], s["metrics"]["MRR@10"]))
     return s
 
 
@@ -502,7 +538,10 @@ def render(results, markdown=False):
     out = results.get("bm25_eval")
     if not out:
         return ""
-    label = {"retrieval": "retrieval BM25 index (<@>)",
+    label = {"oracle": "oracle: exact BM25 in Python over the terms of %s, no index"
+                       % ("retrieval.tokenize" if out.get("oracle_terms") == "retrieval" else
+                          "bench_pg_terms (STAND-IN: PostgreSQL english/simple lexemes)"),
+             "retrieval": "retrieval BM25 index (<@>)",
              "pg-fts": "pg-fts: PostgreSQL full-text search, stored tsvector + GIN, OR tsquery, "
                        "ts_rank (NOT BM25; comparison / stand-in engine)"}[out["engine"]]
     parts = ["BM25 effectiveness, engine %s; extension %s; %d rows per query"
