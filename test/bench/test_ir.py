@@ -161,6 +161,8 @@ class Reference(unittest.TestCase):
         self.assertEqual(ref.compare_top([("a", 3.0), ("d", 2.5), ("b", 2.0)], r)["kind"],
                          "ranking")
         self.assertEqual(ref.compare_top([("a", 3.0)], r)["kind"], "ranking")
+        self.assertEqual(ref.compare_top([("a", None), ("b", 2.0), ("c", 2.0)], r)["kind"],
+                         "scores")
 
 
 class Datasets(unittest.TestCase):

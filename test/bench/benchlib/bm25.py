@@ -388,7 +388,9 @@ def eval_set(conn, cur, spec, ds, args, check):
             rows, w, c = [], 0.0, None
         else:
             rows, w, c = clock.run(cur, sql, {"q": p})
-        rows = [(r[0], -r[1] if args.engine == "retrieval" else r[1]) for r in rows]
+        # retrieval: score = -distance (a NULL distance stays None: a check failure)
+        rows = [(r[0], -r[1] if args.engine == "retrieval" and r[1] is not None else r[1])
+                for r in rows]
         scored[q] = rows
         run[q] = [r[0] for r in rows]
         walls.append(w)

@@ -149,17 +149,18 @@ def compare_top(index_rows, ref_rows, rel_tol=1e-9, near_tie=1e-9):
     rk = [k for k, _ in ref_rows]
     if ik == rk:
         bad = [(k, s, r) for (k, s), (_, r) in zip(index_rows, ref_rows)
-               if not math.isclose(s, r, rel_tol=rel_tol, abs_tol=0.0)]
+               if s is None or not math.isclose(s, r, rel_tol=rel_tol, abs_tol=0.0)]
         if not bad:
             return None
-        worst = max(abs(s - r) / max(abs(r), 1e-300) for _, s, r in bad)
+        worst = max(float("inf") if s is None else abs(s - r) / max(abs(r), 1e-300)
+                    for _, s, r in bad)
         return {"kind": "scores", "n_bad": len(bad), "max_rel_diff": worst,
                 "first": bad[0]}
     # same multiset of scores (within near_tie) -> only tie order differs
     iscores = [s for _, s in index_rows]
     rscores = [s for _, s in ref_rows]
     same_scores = len(iscores) == len(rscores) and all(
-        math.isclose(a, b, rel_tol=near_tie) for a, b in zip(iscores, rscores))
+        a is not None and math.isclose(a, b, rel_tol=near_tie) for a, b in zip(iscores, rscores))
     first = next((i for i, (a, b) in enumerate(zip(ik, rk)) if a != b), min(len(ik), len(rk)))
     return {"kind": "ties" if same_scores else "ranking", "first_diff_rank": first + 1,
             "index": index_rows, "reference": ref_rows}

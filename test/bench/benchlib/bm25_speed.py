@@ -392,7 +392,7 @@ def oracle_overlap(conn, cur, table, engines, queries, args, out):
         if "retrieval" in engines:
             cur.execute("SELECT n, body <@> %%s::text FROM %s ORDER BY body <@> %%s::text "
                         "LIMIT %d" % (table, K), (q["text"], q["text"]))
-            got = [(n, -d) for n, d in cur.fetchall() if d != 0]
+            got = [(n, None if d is None else -d) for n, d in cur.fetchall() if d != 0]
             diff = compare_top(got, ref)
             if diff is None:
                 exact["identical"] += 1
