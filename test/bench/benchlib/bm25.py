@@ -137,10 +137,12 @@ def add_cluster_args(p):
                         "instead of a throwaway one; loaded tables are reused between runs")
 
 
-def add_bm25_index_args(p):
+def add_bm25_index_args(p, tie_break=True):
     p.add_argument("--tokenizer", help="index option tokenizer (default: the index's, 'icu')")
     p.add_argument("--k1", type=float, help="index option k1 (default: the index's, 1.2)")
     p.add_argument("--b", type=float, help="index option b (default: the index's, 0.75)")
+    if not tie_break:       # bm25-speed: ties by n = load order = ctid order
+        return
     p.add_argument("--tie-break", choices=("ctid", "id"), default="ctid",
                    help="the oracle's order among equal scores: ascending ctid (default; "
                         "= load order in a fresh table) or ascending id")

@@ -90,7 +90,7 @@ def register(subparsers):
     p.add_argument("--warmup", type=int, default=8, help="untimed queries per engine first (8)")
     p.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
                    help="before each timed pass wait up to SECONDS for an idle machine")
-    add_bm25_index_args(p)
+    add_bm25_index_args(p, tie_break=False)
     add_cluster_args(p)
     p.set_defaults(func=cmd_speed)
 
@@ -109,7 +109,7 @@ def register(subparsers):
                    help="concurrent search clients (default 1; 0 = no searches)")
     w.add_argument("--runs", type=int, default=1, help="repeat every measurement (1)")
     w.add_argument("--language", default="english")
-    add_bm25_index_args(w)
+    add_bm25_index_args(w, tie_break=False)
     add_cluster_args(w)
     w.set_defaults(func=cmd_write)
 
