@@ -516,12 +516,14 @@ def exact_check(conn, cur, table, ds, qids, scored, args, k=10):
                 diff["query_terms"] = qterms
                 mism.append(diff)
             if got_nz:   # the per-row path (no index scan) gives the same numbers
+                cur.execute("SET enable_seqscan = on")
                 cur.execute("SELECT id, body <@> %%s::text FROM %s WHERE id = ANY(%%s)" % table,
                             (ds.queries[q], [d for d, _ in got_nz]))
-                per_row = {i: -d for i, d in cur.fetchall()}
+                per_row = {i: (None if d is None else -d) for i, d in cur.fetchall()}
+                cur.execute("SET enable_seqscan = off")
                 per_row_bad += sum(1 for d, sc in got_nz
-                                   if not math.isclose(per_row.get(d, float("nan")), sc,
-                                                       rel_tol=1e-9))
+                                   if per_row.get(d) is None or sc is None
+                                   or not math.isclose(per_row[d], sc, rel_tol=1e-9))
         else:
             identical += [d for d, _ in got] == [d for d, _ in ref]
     res = {"queries": len(qids), "identical_top10": identical,
