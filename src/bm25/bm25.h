@@ -234,11 +234,15 @@ typedef struct Bm25Query
 	float8		avgdl;
 	uint32	   *df;				/* per distinct query term */
 	float8	   *idf;
+	int		   *slots;			/* hash of the terms: index into bag.terms, -1 */
+	uint32		nslots;			/* power of two */
 } Bm25Query;
 
 extern uint32 bm25_hash(const char *term, int len);
 extern Bm25Bag *bm25_analyze(const Bm25MetaData *meta, const char *text, int len);
 extern void bm25_query_prepare(Bm25Query *q, const Bm25MetaData *meta);
+extern void bm25_query_index_terms(Bm25Query *q);
+extern int	bm25_query_find(const Bm25Query *q, const Bm25TermCount *term);
 extern float8 bm25_term_score(const Bm25Query *q, int i, uint32 tf, uint32 length);
 extern float8 bm25_upper_bound(const Bm25Query *q, int i, uint32 max_tf, uint32 min_length);
 extern float8 bm25_sum(const Bm25Query *q, const float8 *contrib);

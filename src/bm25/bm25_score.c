@@ -81,6 +81,43 @@ bm25_analyze(const Bm25MetaData *meta, const char *text, int len)
 	return bag;
 }
 
+/* A hash table of the query's terms, so documents are matched in O(terms). */
+void
+bm25_query_index_terms(Bm25Query *q)
+{
+	q->nslots = 16;
+	while (q->nslots < (uint32) q->bag.nterms * 2)
+		q->nslots <<= 1;
+	q->slots = palloc(sizeof(int) * q->nslots);
+	memset(q->slots, -1, sizeof(int) * q->nslots);
+	for (int i = 0; i < q->bag.nterms; i++)
+	{
+		uint32		s = q->bag.terms[i].hash & (q->nslots - 1);
+
+		while (q->slots[s] >= 0)
+			s = (s + 1) & (q->nslots - 1);
+		q->slots[s] = i;
+	}
+}
+
+/* Index of the query term equal to term, or -1. */
+int
+bm25_query_find(const Bm25Query *q, const Bm25TermCount *term)
+{
+	for (uint32 s = term->hash & (q->nslots - 1);; s = (s + 1) & (q->nslots - 1))
+	{
+		int			i = q->slots[s];
+		const Bm25TermCount *qt;
+
+		if (i < 0)
+			return -1;
+		qt = &q->bag.terms[i];
+		if (qt->hash == term->hash && qt->len == term->len &&
+			memcmp(qt->term, term->term, term->len) == 0)
+			return i;
+	}
+}
+
 /* idf per query term from df, N and avgdl already in q. */
 void
 bm25_query_prepare(Bm25Query *q, const Bm25MetaData *meta)
@@ -136,20 +173,12 @@ bm25_score_bag(const Bm25Query *q, const Bm25Bag *doc)
 	float8	   *contrib = palloc0(sizeof(float8) * Max(q->bag.nterms, 1));
 	float8		s;
 
-	for (int i = 0; i < q->bag.nterms; i++)
+	for (int j = 0; j < doc->nterms; j++)
 	{
-		const Bm25TermCount *qt = &q->bag.terms[i];
+		int			i = bm25_query_find(q, &doc->terms[j]);
 
-		for (int j = 0; j < doc->nterms; j++)
-		{
-			const Bm25TermCount *dt = &doc->terms[j];
-
-			if (dt->hash == qt->hash && dt->len == qt->len && memcmp(dt->term, qt->term, qt->len) == 0)
-			{
-				contrib[i] = bm25_term_score(q, i, dt->count, doc->length);
-				break;
-			}
-		}
+		if (i >= 0)
+			contrib[i] = bm25_term_score(q, i, doc->terms[j].count, doc->length);
 	}
 	s = bm25_sum(q, contrib);
 	pfree(contrib);

@@ -24,20 +24,13 @@ buffer_df_visit(void *arg, ItemPointer tid, uint32 length, const Bm25Bag *doc)
 
 	(void) tid;
 	(void) length;
-	for (int i = 0; i < q->bag.nterms; i++)
+	for (int j = 0; j < doc->nterms; j++)
 	{
-		const Bm25TermCount *qt = &q->bag.terms[i];
+		int			i = bm25_query_find(q, &doc->terms[j]);
 
-		for (int j = 0; j < doc->nterms; j++)
-		{
-			const Bm25TermCount *dt = &doc->terms[j];
-
-			if (dt->hash == qt->hash && dt->len == qt->len && memcmp(dt->term, qt->term, qt->len) == 0)
-			{
-				q->df[i]++;
-				break;
-			}
-		}
+		/* a document's terms are distinct: each query term counts once */
+		if (i >= 0)
+			q->df[i]++;
 	}
 }
 
@@ -48,6 +41,7 @@ bm25_query_stats(Relation index, const Bm25MetaData *meta, Bm25Query *q)
 	DfState		st;
 
 	q->df = palloc0(sizeof(uint32) * Max(q->bag.nterms, 1));
+	bm25_query_index_terms(q);
 	q->ndocs = (float8) Max(meta->ndocs, 0);
 	q->avgdl = meta->ndocs > 0 ? (float8) meta->total_length / (float8) meta->ndocs : 0.0;
 	/* only reachable for documents that are not in the index */
