@@ -60,8 +60,16 @@ OBJS += $(EMBED_OBJS)
 # ---- end embed ----
 
 # ---- tokenize: the one text analyzer (src/tokenize/) ----
-TOKENIZE_OBJS =
+TOKENIZE_OBJS = \
+	src/tokenize/tokenizer.o \
+	src/tokenize/tok_lang.o \
+	src/tokenize/tok_icu.o \
+	src/tokenize/tok_pg.o \
+	src/tokenize/tokenize_sql.o
 OBJS += $(TOKENIZE_OBJS)
+# Snowball stemmers (Debian libstemmer-dev); ICU (word breaks, NFKC_Casefold)
+# is already linked for src/embed.
+SHLIB_LINK += -lstemmer
 # ---- end tokenize ----
 
 # ---- bm25: the inverted index on text columns (src/bm25/) ----
