@@ -19,7 +19,7 @@ CREATE FUNCTION retrieval.tokenize(text, language text DEFAULT 'english', tokeni
 	RETURNS text[]
 	AS 'MODULE_PATHNAME', 'retrieval_tokenize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100;
 CREATE FUNCTION retrieval.tokenize_positions(text, language text DEFAULT 'english', tokenizer text DEFAULT 'icu',
-		OUT position integer, OUT term text)
+		OUT "position" integer, OUT term text)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'retrieval_tokenize_positions' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 100 ROWS 100;
 COMMENT ON FUNCTION retrieval.tokenize(text, text, text) IS 'the terms the text analyzer makes of a text, in order';

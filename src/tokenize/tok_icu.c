@@ -24,13 +24,15 @@
  *
  * A segment is kept when ICU's rule status says it is a word: number,
  * letter, kana or ideographic (>= UBRK_WORD_NONE_LIMIT); spaces,
- * punctuation and symbols (emoji) have status "none" and take no position.
+ * punctuation and symbols (emoji) have status "none" and take no position,
+ * and so does a "word" without any letter or digit (underscores only).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <unicode/ubrk.h>
+#include <unicode/uchar.h>
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
 
@@ -115,6 +117,26 @@ fold_utf16(const char *text, int len, int32_t *outlen)
 }
 
 /*
+ * Does the segment hold a letter or a digit?  UAX #29 makes words of
+ * connector punctuation alone ("___" is ExtendNumLet), which are not terms.
+ */
+static bool
+has_alnum(const UChar *s, int32_t n)
+{
+	int32_t		i = 0;
+
+	while (i < n)
+	{
+		UChar32		c;
+
+		U16_NEXT(s, i, n, c);
+		if (u_isalnum(c))
+			return true;
+	}
+	return false;
+}
+
+/*
  * UTF-16 -> UTF-8 into *buf (grown as needed, NUL-terminated); returns the
  * byte length.
  */
@@ -192,7 +214,8 @@ icu_analyze(const TextAnalyzer *a, TermSink *sink, const char *text, int len)
 			since_check = 0;
 			CHECK_FOR_INTERRUPTS();
 		}
-		if (ubrk_getRuleStatus(word_iterator) < UBRK_WORD_NONE_LIMIT)
+		if (ubrk_getRuleStatus(word_iterator) < UBRK_WORD_NONE_LIMIT ||
+			!has_alnum(folded + start, end - start))
 			continue;
 		blen = to_utf8(folded + start, end - start, &buf, &cap);
 		language_emit(a, sink, buf, blen, position);
