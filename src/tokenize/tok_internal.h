@@ -43,6 +43,22 @@ typedef struct StopWords
 	char	  **words;
 } StopWords;
 
+/*
+ * Memo of language_emit's result per token (tok_lang.c): stopword test and
+ * stemming are pure functions of the token, and word frequencies are
+ * Zipfian, so a small direct-mapped cache answers most tokens.
+ */
+#define STEM_CACHE_SLOTS 2048	/* power of two */
+#define STEM_CACHE_WORD 22		/* longer tokens and stems bypass the cache */
+
+typedef struct StemCacheSlot
+{
+	uint8		wlen;			/* 0 = empty slot */
+	int8		slen;			/* -1 = stopword */
+	char		word[STEM_CACHE_WORD];
+	char		stem[STEM_CACHE_WORD];
+} StemCacheSlot;
+
 struct TextAnalyzer
 {
 	TokenizerKind kind;
@@ -52,6 +68,8 @@ struct TextAnalyzer
 	struct sb_stemmer *stemmer; /* NULL = no stemming (malloc'd by
 								 * libstemmer, lives as long as the backend) */
 	StopWords	stop;			/* nwords = 0: no stopwords */
+	StemCacheSlot *stem_cache;	/* NULL when there is neither stemmer nor
+								 * stopword list */
 	List	   *ts_config_name; /* TOKENIZER_PG: qualified name (String
 								 * nodes), resolved on every text_analyzer_get */
 	Oid			ts_config;		/* TOKENIZER_PG: as last resolved */

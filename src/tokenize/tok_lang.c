@@ -157,6 +157,8 @@ language_init_analyzer(TextAnalyzer *a)
 	a->stemmer = NULL;
 	if (a->lang->stopfile)
 		read_stopwords(a->lang->stopfile, &a->stop);
+	if (a->lang->stemmer || a->lang->stopfile)
+		a->stem_cache = palloc0(sizeof(StemCacheSlot) * STEM_CACHE_SLOTS);
 	if (a->lang->stemmer)
 	{
 		a->stemmer = sb_stemmer_new(a->lang->stemmer, "UTF_8");
@@ -197,9 +199,34 @@ void
 language_emit(const TextAnalyzer *a, TermSink *sink, const char *token, int len,
 			  int32 position)
 {
-	if (a->stop.nwords > 0 && is_stopword(&a->stop, token))
+	StemCacheSlot *slot = NULL;
+	const char *term = token;
+	int			tlen = len;
+	bool		stop;
+
+	if (a->stem_cache == NULL)
+	{
+		term_sink_add(sink, token, len, position);
 		return;
-	if (a->stemmer)
+	}
+
+	if (len <= STEM_CACHE_WORD)
+	{
+		uint32		h = 2166136261u;	/* FNV-1a */
+
+		for (int i = 0; i < len; i++)
+			h = (h ^ (unsigned char) token[i]) * 16777619u;
+		slot = &a->stem_cache[h & (STEM_CACHE_SLOTS - 1)];
+		if (slot->wlen == len && memcmp(slot->word, token, len) == 0)
+		{
+			if (slot->slen > 0)
+				term_sink_add(sink, slot->stem, slot->slen, position);
+			return;
+		}
+	}
+
+	stop = a->stop.nwords > 0 && is_stopword(&a->stop, token);
+	if (!stop && a->stemmer)
 	{
 		const sb_symbol *stem = sb_stemmer_stem(a->stemmer, (const sb_symbol *) token, len);
 
@@ -208,9 +235,20 @@ language_emit(const TextAnalyzer *a, TermSink *sink, const char *token, int len,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory"),
 					 errdetail("The Snowball stemmer could not allocate memory.")));
-		token = (const char *) stem;
-		len = sb_stemmer_length(a->stemmer);
+		term = (const char *) stem;
+		tlen = sb_stemmer_length(a->stemmer);
 	}
-	if (len > 0)
-		term_sink_add(sink, token, len, position);
+
+	/* a miss: remember the answer (overwriting whatever the slot held) */
+	if (slot != NULL && (stop || tlen <= STEM_CACHE_WORD))
+	{
+		slot->wlen = (uint8) len;
+		memcpy(slot->word, token, len);
+		slot->slen = stop ? -1 : (int8) tlen;
+		if (!stop)
+			memcpy(slot->stem, term, tlen);
+	}
+
+	if (!stop && tlen > 0)
+		term_sink_add(sink, term, tlen, position);
 }
