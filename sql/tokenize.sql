@@ -74,6 +74,27 @@ SELECT * FROM retrieval.tokenize_positions('The cat and the hats', 'english', 'p
 SELECT to_tsvector('english', 'The cat and the hats');   -- same terms, positions 1-based there
 SELECT retrieval.tokenize('The cat and the hats', 'simple', 'pg:pg_catalog.simple');
 SELECT retrieval.tokenize('Some URL http://example.com/a?b=1 and foo@example.org', 'english', 'pg:english');
+-- same terms and (1-based) positions as to_tsvector on texts that exercise
+-- the default parser's token types (hyphenated words and their parts, URLs,
+-- e-mail, versions, XML tags, numbers); expect only text 5: to_tsvector
+-- skips words of 2,047 bytes or more (with a NOTICE), tokenize does not
+CREATE TEMP TABLE ts_samples (id int, body text);
+INSERT INTO ts_samples VALUES
+  (1, 'State-of-the-art self-driving cars, e-mail me at foo.bar@example.org'),
+  (2, 'See https://www.postgresql.org/docs/15/textsearch.html?x=1#y or /usr/local/bin'),
+  (3, '<p class="x">Version 15.4.1, -42, +3.5e10 and 1,000 items</p> &amp; more'),
+  (4, 'The the THE running ran runs; Über naïve café façade'),
+  (5, 'x' || repeat('y', 3000) || ' after a 3,001-byte word, which to_tsvector skips');
+WITH a AS (
+  SELECT id, u.lexeme AS term, u.positions::int[] AS pos
+  FROM ts_samples, unnest(to_tsvector('english', body)) u
+), b AS (
+  SELECT id, t.term, array_agg(t.position + 1 ORDER BY t.position) AS pos
+  FROM ts_samples, retrieval.tokenize_positions(body, 'english', 'pg:english') t
+  GROUP BY id, t.term
+)
+SELECT id, left(term, 10) AS term, a.pos AS ts_pos, b.pos
+FROM a FULL JOIN b USING (id, term) WHERE a.pos IS DISTINCT FROM b.pos;
 
 -- a text of more than 1 MB is analysed whole: exact count, term frequency
 -- far above 255, positions far above 16,383 (tsvector's cap), both tokenizers
