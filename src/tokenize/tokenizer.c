@@ -88,6 +88,9 @@ build_analyzer(const char *tokenizer, const char *language)
 	TextAnalyzer *volatile a = NULL;
 
 	lang = check_names(tokenizer, language, &kind, &config_name);
+	/* only configurations that exist get a cache entry (bounded cache) */
+	if (kind == TOKENIZER_PG)
+		(void) pg_config_resolve(config_name, tokenizer);
 
 	if (analyzer_cxt == NULL)
 		analyzer_cxt = AllocSetContextCreate(TopMemoryContext,
