@@ -146,11 +146,25 @@ to_utf8(const UChar *s, int32_t n, char **buf, int32_t *bufcap)
 	UErrorCode	status = U_ZERO_ERROR;
 	int32_t		outlen;
 
-	/* at most 3 bytes per UTF-16 unit */
+	/* at most 3 bytes per UTF-16 unit; ask ICU when that bound overflows */
 	if ((Size) n * 3 + 1 > (Size) *bufcap)
 	{
-		*bufcap = n * 3 + 1;
-		*buf = repalloc_huge(*buf, (Size) *bufcap);
+		Size		need = (Size) n * 3 + 1;
+
+		if (need > PG_INT32_MAX)
+		{
+			u_strToUTF8(NULL, 0, &outlen, s, n, &status);
+			if (status != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(status))
+				icu_error("UTF-16 conversion", status);
+			status = U_ZERO_ERROR;
+			need = (Size) outlen + 1;
+			if (need > PG_INT32_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("word of %d UTF-8 bytes is too long to analyze", outlen)));
+		}
+		*bufcap = (int32_t) need;
+		*buf = repalloc_huge(*buf, need);
 	}
 	u_strToUTF8(*buf, *bufcap, &outlen, s, n, &status);
 	if (U_FAILURE(status))

@@ -202,7 +202,7 @@ term_sink_add(TermSink *sink, const char *term, int len, int32 position)
 	if ((Size) len + 1 > sink->block_free)
 	{
 		if ((Size) len + 1 > TERM_BLOCK_SIZE / 4)
-			copy = palloc((Size) len + 1);	/* a long term: its own chunk */
+			copy = palloc_extended((Size) len + 1, MCXT_ALLOC_HUGE);	/* a long term: its own chunk */
 		else
 		{
 			sink->block = palloc(TERM_BLOCK_SIZE);
