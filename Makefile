@@ -60,8 +60,19 @@ OBJS += $(EMBED_OBJS)
 # ---- end embed ----
 
 # ---- tokenize: the one text analyzer (src/tokenize/) ----
-TOKENIZE_OBJS =
+TOKENIZE_OBJS = \
+	src/tokenize/tokenizer.o \
+	src/tokenize/tok_lang.o \
+	src/tokenize/tok_icu.o \
+	src/tokenize/tok_pg.o \
+	src/tokenize/tokenize_sql.o
 OBJS += $(TOKENIZE_OBJS)
+# Snowball stemmers (Debian libstemmer-dev); ICU (word breaks, NFKC_Casefold)
+# is already linked for src/embed.
+SHLIB_LINK += -lstemmer
+# PGXS tracks no header dependencies (without --enable-depend): every file
+# here shares the analyzer struct, so a header change rebuilds them all.
+$(TOKENIZE_OBJS): src/tokenize/tokenizer.h src/tokenize/tok_internal.h
 # ---- end tokenize ----
 
 # ---- bm25: the inverted index on text columns (src/bm25/) ----

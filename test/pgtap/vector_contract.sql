@@ -11,7 +11,7 @@ RESET client_min_messages;
 SELECT plan(124);
 
 -- the extension itself
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'), '0.1.0', 'version 0.1.0');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'), '0.2.0', 'version 0.2.0');
 SELECT is((SELECT trusted FROM pg_available_extension_versions WHERE name = 'retrieval' AND version = '0.1.0'),
           false, 'not trusted');
 SELECT is((SELECT superuser FROM pg_available_extension_versions WHERE name = 'retrieval' AND version = '0.1.0'),
