@@ -20,6 +20,18 @@
 -- ---- end hnsw ----
 
 -- ---- embed: named models (src/embed/) ----
+-- 0.1.0 created the API schema without USAGE for PUBLIC, so only its owner
+-- could call retrieval.embed.  Granted here when the schema is the
+-- extension's own (not when the extension was installed into a
+-- pre-existing schema "retrieval", whose ACL belongs to its owner).
+DO $embed$
+BEGIN
+	IF '@extschema@' <> 'retrieval' THEN
+		GRANT USAGE ON SCHEMA retrieval TO PUBLIC;
+	END IF;
+END
+$embed$;
+
 -- The registry of named models (docs/sql.md, "Embeddings").  Readable by
 -- everyone; written only by register_model / unregister_model, which check
 -- superuser or pg_read_server_files in C and then write as the table's

@@ -102,7 +102,7 @@ packed_linear(BertModel *b, const char *name, int out, int in)
 {
 	const StTensor *t = safetensors_get(&b->st, name, 2, out, in);
 	const float *w = safetensors_f32(t);
-	float	   *p = palloc_extended((size_t) out * in * sizeof(float), MCXT_ALLOC_HUGE);
+	float	   *p = embed_alloc_p16(out, in);
 
 	embed_pack_p16(w, out, in, p);
 	if (w != (const float *) t->data)
@@ -132,7 +132,6 @@ load_pooling(BertModel *b, const char *dir)
 	mods = embed_json_read_file(mpath, false);
 	if (mods == NULL)
 		return;
-	/* embed_json_read_file insists on an object; modules.json is an array */
 	if (!JsonContainerIsArray(mods))
 		embed_json_invalid(mpath, "not a JSON array");
 	it = JsonbIteratorInit(mods);
@@ -233,7 +232,7 @@ bind_weights(EmbedModel *m, BertModel *b, JsonbContainer *cfg, const char *cpath
 			safetensors_to_f32(safetensors_get(&b->st, psprintf("%sattention.self.%s.bias", lp, qkv_names[j]), 1, H, -1),
 							   L->qkv_b + j * H);
 		}
-		L->qkv_w = palloc_extended((size_t) 3 * H * H * sizeof(float), MCXT_ALLOC_HUGE);
+		L->qkv_w = embed_alloc_p16(3 * H, H);
 		embed_pack_p16(qkv, 3 * H, H, L->qkv_w);
 		pfree(qkv);
 		L->out_w = packed_linear(b, psprintf("%sattention.output.dense.weight", lp), H, H);

@@ -95,8 +95,6 @@ embed_json_read_file(const char *path, bool required)
 				 errmsg("could not read embedding model file \"%s\"", path)));
 	c = embed_json_parse(buf, got, path);
 	pfree(buf);
-	if (!JsonContainerIsObject(c))
-		embed_json_invalid(path, "the top level is not a JSON object");
 	return c;
 }
 

@@ -21,8 +21,9 @@
 extern JsonbContainer *embed_json_parse(const char *data, size_t len, const char *what);
 
 /*
- * Read and parse a JSON file.  A missing file is an ERROR (58P01) when
- * required, else NULL.  Files above 256 MB are refused.
+ * Read and parse a JSON file (any top-level value; the accessors below
+ * treat a non-object as having no fields).  A missing file is an ERROR
+ * (58P01) when required, else NULL.  Files above 256 MB are refused.
  */
 extern JsonbContainer *embed_json_read_file(const char *path, bool required);
 
