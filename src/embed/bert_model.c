@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "embed_json.h"
 #include "embed_model.h"
@@ -295,7 +296,16 @@ bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *cfg)
 				 errmsg("BERT model \"%s\" is not supported", dir),
 				 errdetail("position_embedding_type \"%s\": only \"absolute\" is implemented.", pos_type)));
 
-	wordpiece_load(&b->tok, embed_json_read_file(tpath, true), tpath);
+	{
+		/* the parsed file is garbage once the tokenizer is built */
+		MemoryContext scratch = embed_json_scratch();
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+		JsonbContainer *tj = embed_json_read_file(tpath, true);
+
+		MemoryContextSwitchTo(old);
+		wordpiece_load(&b->tok, tj, tpath);
+		MemoryContextDelete(scratch);
+	}
 	if (b->tok.vocab_size > b->vocab)
 		embed_json_invalid(tpath, "the tokenizer has more ids than the model's vocab_size");
 	load_pooling(b, dir);

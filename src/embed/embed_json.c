@@ -98,6 +98,12 @@ embed_json_read_file(const char *path, bool required)
 	return c;
 }
 
+MemoryContext
+embed_json_scratch(void)
+{
+	return AllocSetContextCreate(CurrentMemoryContext, "retrieval model JSON", ALLOCSET_DEFAULT_SIZES);
+}
+
 JsonbValue *
 embed_json_get(JsonbContainer *obj, const char *key)
 {

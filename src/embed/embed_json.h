@@ -27,6 +27,12 @@ extern JsonbContainer *embed_json_parse(const char *data, size_t len, const char
  */
 extern JsonbContainer *embed_json_read_file(const char *path, bool required);
 
+/*
+ * A memory context for parsed JSON that is only needed while a model is
+ * bound (a large tokenizer.json parses into megabytes); delete it after.
+ */
+extern MemoryContext embed_json_scratch(void);
+
 /* The value of key in an object, or NULL when absent or JSON null. */
 extern JsonbValue *embed_json_get(JsonbContainer *obj, const char *key);
 

@@ -406,7 +406,7 @@ registry_lookup(const char *name, RegistryRow *row)
 	SPI_connect();
 	if (plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare("SELECT kind, file, sha256, dims, max_tokens FROM retrieval.model_registry WHERE name = $1",
+		SPIPlanPtr	p = SPI_prepare("SELECT kind, file, sha256, dims, max_tokens FROM retrieval.model_registry WHERE name OPERATOR(pg_catalog.=) $1",
 									1, argtypes);
 
 		if (p == NULL)
@@ -682,7 +682,7 @@ retrieval_unregister_model(PG_FUNCTION_ARGS)
 
 	check_privilege("retrieval.unregister_model");
 	args[0] = CStringGetTextDatum(name);
-	if (registry_write("DELETE FROM retrieval.model_registry WHERE name = $1", 1, types, args) == 0)
+	if (registry_write("DELETE FROM retrieval.model_registry WHERE name OPERATOR(pg_catalog.=) $1", 1, types, args) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("embedding model \"%s\" does not exist", name)));

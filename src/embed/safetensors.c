@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "utils/memutils.h"
+
 #include "embed_json.h"
 #include "safetensors.h"
 
@@ -116,6 +118,8 @@ safetensors_open(SafeTensors *st, const char *path)
 	int			cap;
 	const char *data;
 	uint64		data_bytes;
+	MemoryContext caller;
+	MemoryContext scratch;
 
 	memset(st, 0, sizeof(*st));
 	st->path = pstrdup(path);
@@ -149,6 +153,10 @@ safetensors_open(SafeTensors *st, const char *path)
 	data = st->base + 8 + hlen;
 	data_bytes = st->size - 8 - hlen;
 
+	/* the parsed header is garbage once the tensors are listed */
+	caller = CurrentMemoryContext;
+	scratch = embed_json_scratch();
+	MemoryContextSwitchTo(scratch);
 	PG_TRY();
 	{
 		h = embed_json_parse(st->base + 8, (size_t) hlen, path);
@@ -164,7 +172,7 @@ safetensors_open(SafeTensors *st, const char *path)
 		st_invalid(st, "the safetensors header is not a JSON object");
 
 	cap = (int) JsonContainerSize(h);
-	st->tensors = palloc0(Max(cap, 1) * sizeof(StTensor));
+	st->tensors = MemoryContextAllocZero(caller, Max(cap, 1) * sizeof(StTensor));
 	it = JsonbIteratorInit(h);
 	tok = JsonbIteratorNext(&it, &v, true);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -176,7 +184,7 @@ safetensors_open(SafeTensors *st, const char *path)
 
 		if (tok != WJB_KEY)
 			continue;
-		name = pnstrdup(v.val.string.val, v.val.string.len);
+		name = MemoryContextStrdup(caller, pnstrdup(v.val.string.val, v.val.string.len));
 		tok = JsonbIteratorNext(&it, &v, true);
 		if (strcmp(name, "__metadata__") == 0)
 			continue;
@@ -202,6 +210,8 @@ safetensors_open(SafeTensors *st, const char *path)
 		t->name = name;
 		st->ntensors++;
 	}
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(scratch);
 }
 
 void

@@ -26,6 +26,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "embed_json.h"
 #include "embed_model.h"
@@ -118,7 +119,16 @@ static_model_open(EmbedModel *m, const char *dir, JsonbContainer *cfg)
 	const StTensor *t;
 
 	sm->normalize = cfg ? embed_json_bool_opt(cfg, "normalize", false, psprintf("%s/config.json", dir)) : false;
-	wordpiece_load(&sm->tok, embed_json_read_file(tpath, true), tpath);
+	{
+		/* the parsed file is garbage once the tokenizer is built */
+		MemoryContext scratch = embed_json_scratch();
+		MemoryContext old = MemoryContextSwitchTo(scratch);
+		JsonbContainer *tj = embed_json_read_file(tpath, true);
+
+		MemoryContextSwitchTo(old);
+		wordpiece_load(&sm->tok, tj, tpath);
+		MemoryContextDelete(scratch);
+	}
 
 	safetensors_open(&sm->st, wpath);
 	PG_TRY();
