@@ -159,5 +159,13 @@ unittest: unittest-embed
 unittest-embed: test/unit/test_embed_kernels
 	./test/unit/test_embed_kernels
 
-.PHONY: model model-optional install-model uninstall-model clean-model unittest-embed
+# Our GEMM against OpenBLAS (Debian libopenblas-dev), one thread: the
+# measurement behind "use a real BLAS if it wins" (docs/benchmarks.md).
+EXTRA_CLEAN += test/bench/embed_gemm_bench
+test/bench/embed_gemm_bench: test/bench/embed_gemm_bench.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/bench/embed_gemm_bench.c $(EMBED_KERNEL_SRCS) -lopenblas -lm
+bench-gemm: test/bench/embed_gemm_bench
+	OPENBLAS_NUM_THREADS=1 ./test/bench/embed_gemm_bench
+
+.PHONY: model model-optional install-model uninstall-model clean-model unittest-embed bench-gemm
 # ---- end embed ----

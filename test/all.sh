@@ -30,6 +30,9 @@ build_and_install
 log "C unit tests"
 make -s unittest PG_CONFIG="$PG_CONFIG"
 
+log "benchmark harness unit tests (IR metrics, exact BM25 oracle)"
+/usr/bin/python3 test/bench/test_ir.py
+
 WORK=$(mktemp -d /tmp/retrieval-tests.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cp -a "$ROOT/." "$WORK/"

@@ -6,6 +6,9 @@
     /usr/bin/python3 test/bench/bench.py kernels [...]    only the C kernel part
     /usr/bin/python3 test/bench/bench.py embed   [...]    embeddings (USE-lite): throughput, first call, memory
     /usr/bin/python3 test/bench/bench.py hnsw    [...]    HNSW index: build, recall/latency per ef_search, filters
+    /usr/bin/python3 test/bench/bench.py bm25-eval [...]  BM25 effectiveness and exact-BM25 check
+    /usr/bin/python3 test/bench/bench.py bm25-speed [...] BM25 vs GIN/RUM on en-985k: build, latency
+    /usr/bin/python3 test/bench/bench.py bm25-write [...] BM25 vs GIN: INSERT throughput (pgbench)
     /usr/bin/python3 test/bench/bench.py <cmd> --help
 
 Needs Debian's python3 with python3-numpy and python3-psycopg2, the
@@ -24,13 +27,13 @@ import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import embed, hnsw, report, vector   # noqa: E402
+from benchlib import bm25, bm25_speed, embed, hnsw, report, vector   # noqa: E402
 from benchlib.cluster import install_signal_handlers  # noqa: E402
 from benchlib.paths import Skip              # noqa: E402
 from benchlib.timing import MachineBusy      # noqa: E402
 
 # Benchmark modules: each adds its subcommands and renders its results.
-MODULES = [vector, embed, hnsw]
+MODULES = [vector, embed, hnsw, bm25, bm25_speed]
 
 
 def main(argv=None):
@@ -70,15 +73,15 @@ def main(argv=None):
     if results["installed_so_changed_during_run"]:
         header += ("\nWARNING: the installed retrieval.so was replaced during the run "
                    "(backends started after that used the new one)")
-    text = "\n\n".join([header] + [mod.render(results) for mod in MODULES])
+    text = "\n\n".join([header] + [r for r in (mod.render(results) for mod in MODULES) if r])
     print("\n" + text)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=str)
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write("\n\n".join([header] + [mod.render(results, markdown=True)
-                                            for mod in MODULES]) + "\n")
+            f.write("\n\n".join([header] + [r for r in (mod.render(results, markdown=True)
+                                                          for mod in MODULES) if r]) + "\n")
     failures = [f for part in results.values() if isinstance(part, dict)
                 for f in part.get("failures", [])]
     if failures:

@@ -34,7 +34,7 @@ static void
 test_gemm(const EmbedKernels *k)
 {
 	static const int shapes[][2] = {{16, 16}, {7, 32}, {64, 128}, {256, 768}, {300, 48}, {512, 64}, {1536, 32}};
-	static const int rows[] = {1, 2, 3, 4, 5, 6, 7, 12, 13, 31, 128};
+	static const int rows[] = {1, 2, 3, 4, 5, 6, 7, 12, 13, 31, 48, 49, 97, 128};
 
 	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
 	{
