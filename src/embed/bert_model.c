@@ -191,7 +191,7 @@ bert_unload(EmbedModel *m)
 }
 
 static void
-bind_weights(EmbedModel *m, BertModel *b, JsonbContainer *cfg, const char *cpath, int max_pos, int type_vocab)
+bind_weights(EmbedModel *m, BertModel *b, int max_pos, int type_vocab)
 {
 	const char *pfx;
 	const StTensor *wt;
@@ -199,8 +199,6 @@ bind_weights(EmbedModel *m, BertModel *b, JsonbContainer *cfg, const char *cpath
 	const float *typ;
 	int			H = b->hidden;
 
-	(void) cfg;
-	(void) cpath;
 	pfx = safetensors_find(&b->st, "embeddings.word_embeddings.weight") ? "" :
 		safetensors_find(&b->st, "bert.embeddings.word_embeddings.weight") ? "bert." : "";
 	wt = tensor(b, pfx, "embeddings.word_embeddings.weight", 2, b->vocab, H);
@@ -332,7 +330,7 @@ bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *cfg)
 	safetensors_open(&b->st, psprintf("%s/model.safetensors", dir));
 	PG_TRY();
 	{
-		bind_weights(m, b, cfg, cpath, max_pos, type_vocab);
+		bind_weights(m, b, max_pos, type_vocab);
 	}
 	PG_CATCH();
 	{
