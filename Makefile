@@ -59,6 +59,7 @@ EMBED_OBJS = \
 	src/embed/sp_tokenizer.o \
 	src/embed/wordpiece_tokenizer.o \
 	src/embed/use_lite.o \
+	src/embed/packed_cache.o \
 	src/embed/bert_model.o \
 	src/embed/static_model.o \
 	src/embed/model_registry.o \

@@ -18,17 +18,19 @@
  * is exactly BERT's attention mask.  The matrix products use the engine's
  * P16 kernels, so the PyTorch [out][in] weights are packed at load.
  *
- * XXX: the packed matrices are private to each backend (about the model's
- * size minus the word embeddings, which stay in the shared mapping when
- * stored as F32; MiniLM-L6: ~43 MB per backend).  A packed cache file
- * written at registration and mapped like model.rmdl would make them
- * shared; not done yet.
+ * The packed matrices live in a packed-weight cache file in the data
+ * directory, keyed by the model's fingerprint (packed_cache.c): the first
+ * backend to load a model packs and writes it, every backend maps it, so
+ * they are shared like the safetensors file itself.  Only without a
+ * fingerprint (never for registered models) or when the cache cannot be
+ * written are they private to the backend.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "miscadmin.h"
@@ -37,20 +39,21 @@
 #include "embed_json.h"
 #include "embed_model.h"
 #include "embed_ops.h"
+#include "packed_cache.h"
 #include "safetensors.h"
 #include "wordpiece_tokenizer.h"
 
 typedef struct BertLayer
 {
-	float	   *qkv_w;			/* P16, H x 3H: q | k | v */
+	const float *qkv_w;			/* P16, H x 3H: q | k | v */
 	float	   *qkv_b;
-	float	   *out_w;			/* P16, H x H */
+	const float *out_w;			/* P16, H x H */
 	const float *out_b;
 	const float *ln1_w,
 			   *ln1_b;
-	float	   *ffn1_w;			/* P16, H x F */
+	const float *ffn1_w;		/* P16, H x F */
 	const float *ffn1_b;
-	float	   *ffn2_w;			/* P16, F x H */
+	const float *ffn2_w;		/* P16, F x H */
 	const float *ffn2_b;
 	const float *ln2_w,
 			   *ln2_b;
@@ -73,6 +76,8 @@ typedef struct BertModel
 	const float *emb_ln_w,
 			   *emb_ln_b;
 	BertLayer  *L;
+	void	   *cache_base;		/* mapping of the packed-weight cache, or NULL */
+	size_t		cache_bytes;
 } BertModel;
 
 /* ---------------------------------------------------------------------
@@ -97,18 +102,16 @@ ln_param(BertModel *b, const char *prefix, const char *base, bool weight)
 	return safetensors_f32(safetensors_get(&b->st, name, 1, b->hidden, -1));
 }
 
-/* A linear layer's weight [out][in], packed P16 (private). */
-static float *
-packed_linear(BertModel *b, const char *name, int out, int in)
+/* Pack a linear layer's weight [out][in] into dst (P16). */
+static void
+pack_linear(BertModel *b, const char *name, int out, int in, float *dst)
 {
 	const StTensor *t = safetensors_get(&b->st, name, 2, out, in);
 	const float *w = safetensors_f32(t);
-	float	   *p = embed_alloc_p16(out, in);
 
-	embed_pack_p16(w, out, in, p);
+	embed_pack_p16(w, out, in, dst);
 	if (w != (const float *) t->data)
 		pfree((void *) w);
-	return p;
 }
 
 static const float *
@@ -187,11 +190,18 @@ bert_unload(EmbedModel *m)
 	BertModel  *b = m->impl;
 
 	if (b)
+	{
 		safetensors_close(&b->st);
+		if (b->cache_base)
+			munmap(b->cache_base, b->cache_bytes);
+		b->cache_base = NULL;
+	}
 }
 
+static void bind_packed(BertModel *b, const char *pfx, const char *fingerprint);
+
 static void
-bind_weights(EmbedModel *m, BertModel *b, int max_pos, int type_vocab)
+bind_weights(EmbedModel *m, BertModel *b, int max_pos, int type_vocab, const char *fingerprint)
 {
 	const char *pfx;
 	const StTensor *wt;
@@ -217,38 +227,109 @@ bind_weights(EmbedModel *m, BertModel *b, int max_pos, int type_vocab)
 	{
 		BertLayer  *L = &b->L[l];
 		char	   *lp = psprintf("%sencoder.layer.%d.", pfx, l);
+		static const char *const qkv_names[3] = {"query", "key", "value"};
+
+		L->qkv_b = palloc(3 * H * sizeof(float));
+		for (int j = 0; j < 3; j++)
+			safetensors_to_f32(safetensors_get(&b->st, psprintf("%sattention.self.%s.bias", lp, qkv_names[j]), 1, H, -1),
+							   L->qkv_b + j * H);
+		L->out_b = bias(b, psprintf("%sattention.output.dense.bias", lp), H);
+		L->ln1_w = ln_param(b, lp, "attention.output.LayerNorm", true);
+		L->ln1_b = ln_param(b, lp, "attention.output.LayerNorm", false);
+		L->ffn1_b = bias(b, psprintf("%sintermediate.dense.bias", lp), b->ffn);
+		L->ffn2_b = bias(b, psprintf("%soutput.dense.bias", lp), H);
+		L->ln2_w = ln_param(b, lp, "output.LayerNorm", true);
+		L->ln2_b = ln_param(b, lp, "output.LayerNorm", false);
+	}
+	bind_packed(b, pfx, fingerprint);
+}
+
+/* Floats of one layer's packed matrices: qkv, out, ffn1, ffn2. */
+static size_t
+layer_packed_floats(const BertModel *b)
+{
+	size_t		H = b->hidden;
+
+	return 3 * H * H + H * H + 2 * H * b->ffn;
+}
+
+/* Point the layers' matrices into a block of packed floats. */
+static void
+assign_packed(BertModel *b, const float *block)
+{
+	size_t		H = b->hidden;
+
+	for (int l = 0; l < b->layers; l++)
+	{
+		BertLayer  *L = &b->L[l];
+		const float *p = block + (size_t) l * layer_packed_floats(b);
+
+		L->qkv_w = p;
+		L->out_w = p + 3 * H * H;
+		L->ffn1_w = L->out_w + H * H;
+		L->ffn2_w = L->ffn1_w + H * b->ffn;
+	}
+}
+
+/*
+ * The packed matrices: mapped from the packed-weight cache of this
+ * fingerprint when there is one (shared by every backend), else packed
+ * here, written to the cache, and mapped from it; private only when there
+ * is no fingerprint (never for registered models) or the cache cannot be
+ * written.
+ */
+static void
+bind_packed(BertModel *b, const char *pfx, const char *fingerprint)
+{
+	size_t		total = (size_t) b->layers * layer_packed_floats(b);
+	size_t		H = b->hidden;
+	char	   *key = fingerprint ? psprintf("%s-bert-v1", fingerprint) : NULL;
+	const float *mapped;
+	char	   *raw;
+	float	   *block;
+
+	if (key && (mapped = packed_cache_map(key, total, &b->cache_base, &b->cache_bytes)) != NULL)
+	{
+		assign_packed(b, mapped);
+		return;
+	}
+
+	raw = palloc_extended(total * sizeof(float) + 64, MCXT_ALLOC_HUGE);
+	block = (float *) TYPEALIGN(64, raw);	/* the kernels' loads are aligned */
+	for (int l = 0; l < b->layers; l++)
+	{
+		float	   *p = block + (size_t) l * layer_packed_floats(b);
+		char	   *lp = psprintf("%sencoder.layer.%d.", pfx, l);
 		float	   *qkv = palloc_extended((size_t) 3 * H * H * sizeof(float), MCXT_ALLOC_HUGE);
 		static const char *const qkv_names[3] = {"query", "key", "value"};
 
 		CHECK_FOR_INTERRUPTS();
 		/* [3H][H] = q rows, k rows, v rows: one product gives q | k | v */
-		L->qkv_b = palloc(3 * H * sizeof(float));
 		for (int j = 0; j < 3; j++)
-		{
-			const StTensor *t = safetensors_get(&b->st, psprintf("%sattention.self.%s.weight", lp, qkv_names[j]), 2, H, H);
-
-			safetensors_to_f32(t, qkv + (size_t) j * H * H);
-			safetensors_to_f32(safetensors_get(&b->st, psprintf("%sattention.self.%s.bias", lp, qkv_names[j]), 1, H, -1),
-							   L->qkv_b + j * H);
-		}
-		L->qkv_w = embed_alloc_p16(3 * H, H);
-		embed_pack_p16(qkv, 3 * H, H, L->qkv_w);
+			safetensors_to_f32(safetensors_get(&b->st, psprintf("%sattention.self.%s.weight", lp, qkv_names[j]), 2, H, H),
+							   qkv + (size_t) j * H * H);
+		embed_pack_p16(qkv, 3 * H, H, p);
 		pfree(qkv);
-		L->out_w = packed_linear(b, psprintf("%sattention.output.dense.weight", lp), H, H);
-		L->out_b = bias(b, psprintf("%sattention.output.dense.bias", lp), H);
-		L->ln1_w = ln_param(b, lp, "attention.output.LayerNorm", true);
-		L->ln1_b = ln_param(b, lp, "attention.output.LayerNorm", false);
-		L->ffn1_w = packed_linear(b, psprintf("%sintermediate.dense.weight", lp), b->ffn, H);
-		L->ffn1_b = bias(b, psprintf("%sintermediate.dense.bias", lp), b->ffn);
-		L->ffn2_w = packed_linear(b, psprintf("%soutput.dense.weight", lp), H, b->ffn);
-		L->ffn2_b = bias(b, psprintf("%soutput.dense.bias", lp), H);
-		L->ln2_w = ln_param(b, lp, "output.LayerNorm", true);
-		L->ln2_b = ln_param(b, lp, "output.LayerNorm", false);
+		pack_linear(b, psprintf("%sattention.output.dense.weight", lp), H, H, p + 3 * H * H);
+		pack_linear(b, psprintf("%sintermediate.dense.weight", lp), b->ffn, H, p + 4 * H * H);
+		pack_linear(b, psprintf("%soutput.dense.weight", lp), H, b->ffn, p + 4 * H * H + H * b->ffn);
 	}
+	if (key)
+	{
+		packed_cache_store(key, block, total);
+		mapped = packed_cache_map(key, total, &b->cache_base, &b->cache_bytes);
+		if (mapped)
+		{
+			assign_packed(b, mapped);
+			pfree(raw);
+			return;
+		}
+	}
+	assign_packed(b, block);
 }
 
 void
-bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *cfg)
+bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *cfg, const char *fingerprint)
 {
 	BertModel  *b = palloc0(sizeof(BertModel));
 	char	   *cpath = psprintf("%s/config.json", dir);
@@ -330,11 +411,11 @@ bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *cfg)
 	safetensors_open(&b->st, psprintf("%s/model.safetensors", dir));
 	PG_TRY();
 	{
-		bind_weights(m, b, max_pos, type_vocab);
+		bind_weights(m, b, max_pos, type_vocab, fingerprint);
 	}
 	PG_CATCH();
 	{
-		safetensors_close(&b->st);
+		bert_unload(m);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

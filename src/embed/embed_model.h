@@ -53,10 +53,12 @@ struct EmbedModel
 /*
  * Loaders: bind everything in CurrentMemoryContext (the model's own),
  * ERROR on any problem after releasing what they mapped.  path is the
- * file (use-lite) or the directory (bert, static).
+ * file (use-lite) or the directory (bert, static); fingerprint, when known
+ * (verified), keys caches derived from the files.
  */
 extern void embed_use_lite_open(EmbedModel *m, const char *path, const char *missing_hint);
-extern void bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *config);
+extern void bert_model_open(EmbedModel *m, const char *dir, JsonbContainer *config,
+							const char *fingerprint);
 extern void static_model_open(EmbedModel *m, const char *dir, JsonbContainer *config);
 
 #endif							/* RETRIEVAL_EMBED_MODEL_H */

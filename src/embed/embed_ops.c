@@ -162,14 +162,6 @@ embed_pack_p16(const float *w, int out, int in, float *dst)
 				*dst++ = w[(size_t) (16 * p + j) * in + k];
 }
 
-float *
-embed_alloc_p16(int out, int in)
-{
-	char	   *raw = palloc_extended((size_t) out * in * sizeof(float) + 64, MCXT_ALLOC_HUGE);
-
-	return (float *) TYPEALIGN(64, raw);
-}
-
 /*
  * The activations live in one per-backend arena (TopMemoryContext) that
  * grows to the largest pass seen and is then reused: fresh memory on every

@@ -44,12 +44,6 @@ extern void embed_attention(const EmbedKernels *k, const float *qkv, int d, int 
 extern void embed_pack_p16(const float *w, int out, int in, float *dst);
 
 /*
- * Room for a packed in x out matrix in CurrentMemoryContext, 64-byte
- * aligned (the kernels' weight loads are aligned loads).
- */
-extern float *embed_alloc_p16(int out, int in);
-
-/*
  * The arena the activations of a forward pass are carved from: grown to
  * the largest request seen, then reused (TopMemoryContext).  Returns a
  * 64-byte aligned block of at least bytes.

@@ -300,11 +300,12 @@ free_cached(CachedModel *c)
 }
 
 /*
- * Load a model into a new long-lived context.  If sha256 is given, the
- * files must match it (checked before the weights are bound).
+ * Load a model into a new long-lived context.  With hash, its files are
+ * fingerprinted first (and must match expect_sha when given), and the
+ * fingerprint keys what the loader derives from them (packed-weight cache).
  */
 static CachedModel *
-load_model(const char *name, const char *kind, const char *path, const char *sha256)
+load_model(const char *name, const char *kind, const char *path, bool hash, const char *expect_sha)
 {
 	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "retrieval embedding model",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -317,16 +318,16 @@ load_model(const char *name, const char *kind, const char *path, const char *sha
 	c->path = pstrdup(path);
 	PG_TRY();
 	{
-		if (sha256)
+		if (hash)
 		{
 			model_files(kind, path, &c->files);
 			fingerprint(&c->files, c->sha256);
-			if (strcmp(c->sha256, sha256) != 0)
+			if (expect_sha && strcmp(c->sha256, expect_sha) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("embedding model \"%s\" has changed since it was registered", name),
 						 errdetail("The files under \"%s\" have fingerprint %s; %s was registered.",
-								   path, c->sha256, sha256),
+								   path, c->sha256, expect_sha),
 						 errhint("If the change is intended, re-register the model (retrieval.unregister_model, then retrieval.register_model) and rebuild what was computed with it.")));
 		}
 		if (strcmp(kind, EMBED_KIND_USE_LITE) == 0)
@@ -337,7 +338,7 @@ load_model(const char *name, const char *kind, const char *path, const char *sha
 													   strcmp(kind, EMBED_KIND_BERT) == 0);
 
 			if (strcmp(kind, EMBED_KIND_BERT) == 0)
-				bert_model_open(&c->model, path, cfg);
+				bert_model_open(&c->model, path, cfg, hash ? c->sha256 : NULL);
 			else
 				static_model_open(&c->model, path, cfg);
 		}
@@ -378,7 +379,7 @@ get_default(void)
 {
 	if (default_model == NULL)
 	{
-		default_model = load_model("", EMBED_KIND_USE_LITE, default_model_path(), NULL);
+		default_model = load_model("", EMBED_KIND_USE_LITE, default_model_path(), false, NULL);
 		strlcpy(default_model->name, EMBED_DEFAULT_MODEL, sizeof(default_model->name));
 	}
 	return default_model;
@@ -508,7 +509,7 @@ get_registered(const char *name)
 		}
 		return c;
 	}
-	c = load_model(name, row.kind, row.file, row.sha256);
+	c = load_model(name, row.kind, row.file, true, row.sha256);
 	c->next = cache;
 	cache = c;
 	return c;
@@ -636,16 +637,10 @@ retrieval_register_model(PG_FUNCTION_ARGS)
 				 errhint("To replace it, call retrieval.unregister_model('%s') first, and rebuild what was computed with it.", name)));
 
 	kind = detect_kind(path);
-	/* load (validates everything), then fingerprint what was loaded */
-	c = load_model(name, kind, path, NULL);
+	/* fingerprint, then load (which validates everything) */
+	c = load_model(name, kind, path, true, NULL);
 	PG_TRY();
 	{
-		MemoryContext old_cxt = MemoryContextSwitchTo(c->cxt);
-
-		model_files(kind, path, &c->files);
-		fingerprint(&c->files, c->sha256);
-		MemoryContextSwitchTo(old_cxt);
-
 		args[0] = CStringGetTextDatum(name);
 		args[1] = CStringGetTextDatum(kind);
 		args[2] = Int32GetDatum(c->model.dims);
