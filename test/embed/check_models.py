@@ -523,6 +523,23 @@ def main():
                 ck.check(abs(np.linalg.norm(single[i]) - 1) < 1e-5, f"{name}: unit norm")
         print(f"{name}: {len(SENTENCES)} sentences, worst cosine {worst:.9f}")
 
+    # the packed-weight cache: a damaged cache file is ignored (CRC) and rewritten
+    cur.execute("SHOW data_directory")
+    cache = os.path.join(cur.fetchone()[0], "pg_retrieval_cache",
+                         manifest_sha256(os.path.join(tmp, "bert_mean_norm"), BERT_FILES) + "-bert-v1.p16")
+    if ck.check(os.path.exists(cache), f"packed-weight cache {cache} written"):
+        with open(cache, "rb+") as f:
+            f.seek(os.path.getsize(cache) // 2)
+            f.write(b"\x7f\x7f\x7f\x7f")
+        other = psycopg2.connect(dbname=DB)
+        oc = other.cursor()
+        oc.execute("SELECT retrieval.embed(%s, 'bert_mean_norm')::text", (SENTENCES[0],))
+        m = models["bert_mean_norm"]
+        ck.check(cosine(parse_vector(oc.fetchone()[0]), m.forward(m.ids(SENTENCES[0]))) >= COSINE_MIN,
+                 "damaged packed-weight cache ignored")
+        other.close()
+        print("packed-weight cache: damaged file ignored and rewritten")
+
     # truncation: a long text embeds like its first max_len tokens
     m = models["bert_cls"]
     cur.execute("SELECT retrieval.embed(%s, 'bert_cls') = retrieval.embed(%s, 'bert_cls')",
