@@ -52,9 +52,17 @@ EMBED_OBJS = \
 	src/embed/embed_kernels_scalar.o \
 	src/embed/embed_kernels_avx2.o \
 	src/embed/embed_kernels_dispatch.o \
+	src/embed/embed_ops.o \
+	src/embed/embed_json.o \
 	src/embed/model_file.o \
+	src/embed/safetensors.o \
 	src/embed/sp_tokenizer.o \
+	src/embed/wordpiece_tokenizer.o \
 	src/embed/use_lite.o \
+	src/embed/packed_cache.o \
+	src/embed/bert_model.o \
+	src/embed/static_model.o \
+	src/embed/model_registry.o \
 	src/embed/embed_sql.o
 OBJS += $(EMBED_OBJS)
 # ---- end embed ----
