@@ -52,16 +52,35 @@ EMBED_OBJS = \
 	src/embed/embed_kernels_scalar.o \
 	src/embed/embed_kernels_avx2.o \
 	src/embed/embed_kernels_dispatch.o \
+	src/embed/embed_ops.o \
+	src/embed/embed_json.o \
 	src/embed/model_file.o \
+	src/embed/safetensors.o \
 	src/embed/sp_tokenizer.o \
+	src/embed/wordpiece_tokenizer.o \
 	src/embed/use_lite.o \
+	src/embed/packed_cache.o \
+	src/embed/bert_model.o \
+	src/embed/static_model.o \
+	src/embed/model_registry.o \
 	src/embed/embed_sql.o
 OBJS += $(EMBED_OBJS)
 # ---- end embed ----
 
 # ---- tokenize: the one text analyzer (src/tokenize/) ----
-TOKENIZE_OBJS =
+TOKENIZE_OBJS = \
+	src/tokenize/tokenizer.o \
+	src/tokenize/tok_lang.o \
+	src/tokenize/tok_icu.o \
+	src/tokenize/tok_pg.o \
+	src/tokenize/tokenize_sql.o
 OBJS += $(TOKENIZE_OBJS)
+# Snowball stemmers (Debian libstemmer-dev); ICU (word breaks, NFKC_Casefold)
+# is already linked for src/embed.
+SHLIB_LINK += -lstemmer
+# PGXS tracks no header dependencies (without --enable-depend): every file
+# here shares the analyzer struct, so a header change rebuilds them all.
+$(TOKENIZE_OBJS): src/tokenize/tokenizer.h src/tokenize/tok_internal.h
 # ---- end tokenize ----
 
 # ---- bm25: the inverted index on text columns (src/bm25/) ----
@@ -79,8 +98,7 @@ BM25_OBJS = \
 	src/bm25/bm25_insert.o \
 	src/bm25/bm25_vacuum.o \
 	src/bm25/bm25_cost.o \
-	src/bm25/bm25_sql.o \
-	src/tokenize/tokenizer_placeholder.o  # XXX placeholder until src/tokenize/ lands
+	src/bm25/bm25_sql.o
 OBJS += $(BM25_OBJS)
 # ---- end bm25 ----
 

@@ -69,4 +69,4 @@ DROP TABLE embed_docs;
 -- the SQL contract
 SELECT p.oid::regprocedure AS function, p.prorettype::regtype AS returns,
        p.provolatile, p.proparallel, p.proisstrict
-FROM pg_proc p WHERE p.pronamespace = 'retrieval'::regnamespace AND p.proname IN ('embed', 'model_tokens') ORDER BY 1;
+FROM pg_proc p WHERE p.pronamespace = 'retrieval'::regnamespace ORDER BY 1;

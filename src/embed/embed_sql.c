@@ -1,24 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * embed_sql.c
- *	  SQL entry points of the embedding engine, and the per-backend cache of
- *	  the default model.
+ *	  SQL entry points of the embedding engine, for every kind of model.
  *
- *	  retrieval.embed(text) -> vector(512)
- *	  retrieval.embed(text[]) -> vector[]      (batched)
- *	  retrieval.model_tokens(text) -> int[]    (the full tokenization)
+ *	  retrieval.embed(text [, model]) -> vector
+ *	  retrieval.embed(text[] [, model]) -> vector[]      (batched)
+ *	  retrieval.model_tokens(text [, model]) -> int[]    (the full tokenization)
  *
- * The model is loaded on first use in a backend: the file is mapped
- * read-only (shared page cache) and only the tokenizer's small index is
- * private; both live for the backend's lifetime (TopMemoryContext).  Nothing
- * is ever downloaded here: a missing file is an error that says how to
- * install it.
+ * Without a model name, the default model (USE-lite).  Models are found
+ * and loaded by model_registry.c (mapped read-only on first use in a
+ * backend, kept for the backend's lifetime); this file converts texts to
+ * UTF-8 and batches them into forward passes.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <sys/mman.h>
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -27,61 +23,22 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 
-#include "use_lite.h"
+#include "model_registry.h"
 #include "../vector/vector.h"
 
-/*
- * Upper bound on the tokens of one forward pass: one maximal text.  Bounds
- * activation memory (2.5 MB); larger passes measured slower (the
- * activations of a 1536-wide layer no longer fit in L2).
- */
-#define EMBED_BATCH_ROWS USE_LITE_MAX_TOKENS
-
-#define MODEL_MISSING_HINT \
-	"The default model is fetched and installed at build time: run \"make model && make install\" " \
-	"in the retrieval source tree (needs npm and access to the npm registry)."
-
-static UseLiteModel *default_model = NULL;
-
-static const UseLiteModel *
-get_default_model(void)
+/* The model named by argument argno, or the default one without it. */
+static const EmbedModel *
+model_arg(FunctionCallInfo fcinfo, int argno)
 {
-	if (default_model == NULL)
-	{
-		char		share[MAXPGPATH];
-		char		path[MAXPGPATH];
-		MemoryContext old;
-		UseLiteModel *m;
-
-		get_share_path(my_exec_path, share);
-		snprintf(path, sizeof(path), "%s/extension/retrieval/models/use-lite/model.rmdl", share);
-
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		m = palloc0(sizeof(UseLiteModel));
-		PG_TRY();
-		{
-			use_lite_load(m, path, MODEL_MISSING_HINT);
-		}
-		PG_CATCH();
-		{
-			/* do not leak the mapping of a file that failed validation */
-			if (m->file.base)
-				munmap((void *) m->file.base, m->file.size);
-			MemoryContextSwitchTo(old);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		MemoryContextSwitchTo(old);
-		default_model = m;
-	}
-	return default_model;
+	if (PG_NARGS() <= argno)
+		return embed_model_get(NULL);
+	return embed_model_get(text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 }
 
-/* Token ids of a text datum, as the model sees them (max_tokens 0: all). */
+/* Token ids of a text datum (all: the whole tokenization). */
 static int32 *
-tokenize_text(const UseLiteModel *m, text *t, int max_tokens, int *count)
+text_tokens(const EmbedModel *m, text *t, bool all, int *count)
 {
 	const char *s = VARDATA_ANY(t);
 	int			len = VARSIZE_ANY_EXHDR(t);
@@ -90,33 +47,31 @@ tokenize_text(const UseLiteModel *m, text *t, int max_tokens, int *count)
 
 	if (utf8 != s)
 		len = strlen(utf8);
-	ids = sp_tokenize(&m->tokenizer, utf8, len, max_tokens, count);
+	ids = m->tokens(m, utf8, len, all, count);
 	if (utf8 != s)
 		pfree(utf8);
 	return ids;
 }
 
-/* The ids embed() feeds the network: at most 128, and [0] for empty text. */
-static int32 *
-embed_ids(const UseLiteModel *m, text *t, int *count)
+static Vector *
+make_vector(const float *x, int dims)
 {
-	int32	   *ids = tokenize_text(m, t, USE_LITE_MAX_TOKENS, count);
+	Vector	   *v = vector_new(dims);
 
-	if (*count == 0)
-	{
-		ids[0] = 0;
-		*count = 1;
-	}
-	return ids;
+	memcpy(v->x, x, dims * sizeof(float));
+	return v;
 }
 
-static Vector *
-make_vector(const float *x)
+static Datum
+embed_one(const EmbedModel *m, text *t)
 {
-	Vector	   *v = vector_new(USE_LITE_DIMS);
+	int			n;
+	int32	   *ids = text_tokens(m, t, false, &n);
+	float	   *out = palloc(m->dims * sizeof(float));
+	const int32 *const idv[1] = {ids};
 
-	memcpy(v->x, x, USE_LITE_DIMS * sizeof(float));
-	return v;
+	m->forward(m, 1, idv, &n, out);
+	return PointerGetDatum(make_vector(out, m->dims));
 }
 
 PG_FUNCTION_INFO_V1(retrieval_embed);
@@ -124,14 +79,8 @@ Datum
 retrieval_embed(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
-	const UseLiteModel *m = get_default_model();
-	int			n;
-	int32	   *ids = embed_ids(m, t, &n);
-	float		out[USE_LITE_DIMS];
-	const int32 *const idv[1] = {ids};
 
-	use_lite_forward(m, 1, idv, &n, out);
-	PG_RETURN_VECTOR_P(make_vector(out));
+	PG_RETURN_DATUM(embed_one(model_arg(fcinfo, 1), t));
 }
 
 PG_FUNCTION_INFO_V1(retrieval_embed_array);
@@ -147,7 +96,7 @@ retrieval_embed_array(PG_FUNCTION_ARGS)
 	Datum	   *texts;
 	bool	   *nulls;
 	int			nitems;
-	const UseLiteModel *m;
+	const EmbedModel *m;
 	int32	  **ids;
 	int		   *lens;
 	int		   *order;
@@ -166,39 +115,40 @@ retrieval_embed_array(PG_FUNCTION_ARGS)
 	result = palloc0(Max(nitems, 1) * sizeof(Datum));
 	if (nitems > 0)
 	{
-		m = get_default_model();
+		m = model_arg(fcinfo, 1);
 		ids = palloc(nitems * sizeof(int32 *));
 		lens = palloc(nitems * sizeof(int));
 		order = palloc(nitems * sizeof(int));	/* non-NULL items, in order */
-		out = palloc((Size) nitems * USE_LITE_DIMS * sizeof(float));
+		out = palloc_extended((Size) nitems * m->dims * sizeof(float), MCXT_ALLOC_HUGE);
 
 		for (int i = 0; i < nitems; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
 			if (nulls[i])
 				continue;
-			ids[nseq] = embed_ids(m, DatumGetTextPP(texts[i]), &lens[nseq]);
+			ids[nseq] = text_tokens(m, DatumGetTextPP(texts[i]), false, &lens[nseq]);
 			order[nseq++] = i;
 		}
 
 		/*
-		 * Forward passes over runs of sequences of at most EMBED_BATCH_ROWS
-		 * tokens.  Sequences are packed without padding (use_lite.c), so no
-		 * length sorting is needed to avoid wasted work.
+		 * Forward passes over runs of sequences of at most pass_rows tokens.
+		 * Sequences are packed without padding (embed_ops.c), so no length
+		 * sorting is needed to avoid wasted work, and each result equals the
+		 * single-text one bit for bit.
 		 */
 		for (int first = 0; first < nseq;)
 		{
 			int			last = first;
 			int			rows = 0;
 
-			while (last < nseq && (last == first || rows + lens[last] <= EMBED_BATCH_ROWS))
+			while (last < nseq && (last == first || rows + lens[last] <= m->pass_rows))
 				rows += lens[last++];
-			use_lite_forward(m, last - first, (const int32 *const *) ids + first,
-							 lens + first, out + (Size) first * USE_LITE_DIMS);
+			m->forward(m, last - first, (const int32 *const *) ids + first,
+					   lens + first, out + (Size) first * m->dims);
 			first = last;
 		}
 		for (int j = 0; j < nseq; j++)
-			result[order[j]] = PointerGetDatum(make_vector(out + (Size) j * USE_LITE_DIMS));
+			result[order[j]] = PointerGetDatum(make_vector(out + (Size) j * m->dims, m->dims));
 	}
 
 	ret = construct_md_array(result, nulls, ARR_NDIM(arr), ARR_DIMS(arr), ARR_LBOUND(arr),
@@ -211,9 +161,9 @@ Datum
 retrieval_model_tokens(PG_FUNCTION_ARGS)
 {
 	text	   *t = PG_GETARG_TEXT_PP(0);
-	const UseLiteModel *m = get_default_model();
+	const EmbedModel *m = model_arg(fcinfo, 1);
 	int			n;
-	int32	   *ids = tokenize_text(m, t, 0, &n);
+	int32	   *ids = text_tokens(m, t, true, &n);
 	Datum	   *d = palloc(Max(n, 1) * sizeof(Datum));
 
 	for (int i = 0; i < n; i++)

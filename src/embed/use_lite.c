@@ -19,18 +19,20 @@
  * exactly 0 in float32) without computing the padded rows at all.
  *
  * The weights stay in the read-only mapping; the only private memory is the
- * activation arena (below).
+ * activation arena (embed_ops.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/mman.h>
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "embed_kernels.h"
+#include "embed_model.h"
+#include "embed_ops.h"
 #include "use_lite.h"
 
 #define LN_EPS 1e-6
@@ -106,163 +108,6 @@ use_lite_load(UseLiteModel *m, const char *path, const char *missing_hint)
 					  offsets, bytes, model_file_tensor_rows(f, "vocab.bytes"));
 }
 
-/* y = LN(x) * scale + bias over rows of width d (biased variance). */
-static void
-layer_norm(const float *x, int rows, int d, const float *scale, const float *bias, float *y)
-{
-	for (int r = 0; r < rows; r++)
-	{
-		const float *xr = x + (long) r * d;
-		float	   *yr = y + (long) r * d;
-		double		mean = 0,
-					var = 0;
-		float		fmean,
-					inv;
-
-		for (int i = 0; i < d; i++)
-			mean += xr[i];
-		mean /= d;
-		for (int i = 0; i < d; i++)
-			var += (xr[i] - mean) * (xr[i] - mean);
-		var /= d;
-		fmean = (float) mean;
-		inv = (float) (1.0 / sqrt(var + LN_EPS));
-		for (int i = 0; i < d; i++)
-			yr[i] = (xr[i] - fmean) * inv * scale[i] + bias[i];
-	}
-}
-
-/*
- * Multi-head self-attention of every sequence over itself.  qkv rows are
- * [q | k | v] of width 3d; heads are consecutive dh-wide slices of each.
- *
- * Per sequence and head, both products go through the GEMM kernel rather
- * than a dot product per (query, key) pair, whose call and horizontal-sum
- * overhead cost about a fifth of the whole forward pass at 128 tokens:
- *   S = Q K^T: Q copied contiguous (n x dh), K^T packed as P16 panels of 16
- *              keys (zero-padded to npad = n rounded up to 16);
- *   O = P V:   P the softmax rows (n x npad, zero beyond n), V packed P16.
- * ws is scratch of attention_ws_floats(longest sequence) floats, 64-byte
- * aligned (the kernel's weight loads are aligned loads).
- */
-#define NPAD(n) (((n) + 15) & ~15)
-
-static size_t
-attention_ws_floats(int n)
-{
-	size_t		npad = NPAD(n);
-	size_t		dh = 512 / USE_LITE_HEADS;	/* the widest heads */
-
-	/* packed k^T, packed v, scores, q, out */
-	return 2 * npad * dh + (size_t) n * npad + 2 * (size_t) n * dh;
-}
-
-static void
-attention(const EmbedKernels *k, const float *qkv, int d, int dh,
-		  int nseq, const int *lens, float *att, float *ws)
-{
-	int			ld = 3 * d;
-	float		scale = 1.0f / sqrtf((float) dh);
-	long		o = 0;
-
-	for (int s = 0; s < nseq; s++)
-	{
-		int			n = lens[s];
-		int			npad = NPAD(n);
-		float	   *kt = ws;	/* npad * dh, first: aligned */
-		float	   *vp = kt + (size_t) npad * dh;	/* npad * dh */
-		float	   *sc = vp + (size_t) npad * dh;	/* n * npad */
-		float	   *q = sc + (size_t) n * npad; /* n * dh */
-		float	   *out = q + (size_t) n * dh;	/* n * dh */
-
-		CHECK_FOR_INTERRUPTS();
-		for (int h = 0; h < d / dh; h++)
-		{
-			/*
-			 * K^T as panels of 16 keys: panel p, row c = K[16p + j][c].  Key
-			 * by key, so the reads are sequential; a panel (dh x 16) is in L1.
-			 */
-			for (int key = 0; key < npad; key++)
-			{
-				float	   *dst = kt + (size_t) (key / 16) * dh * 16 + key % 16;
-
-				if (key < n)
-				{
-					const float *src = qkv + (o + key) * ld + d + h * dh;
-
-					for (int c = 0; c < dh; c++)
-						dst[c * 16] = src[c];
-				}
-				else
-					for (int c = 0; c < dh; c++)
-						dst[c * 16] = 0.0f;
-			}
-			/* V as panels of 16 of its dh columns, rows = keys, zero-padded */
-			for (int p = 0; p < dh / 16; p++)
-				for (int j = 0; j < npad; j++)
-				{
-					float	   *dst = vp + ((size_t) p * npad + j) * 16;
-
-					if (j < n)
-						memcpy(dst, qkv + (o + j) * ld + 2 * d + h * dh + 16 * p, 16 * sizeof(float));
-					else
-						memset(dst, 0, 16 * sizeof(float));
-				}
-			for (int i = 0; i < n; i++)
-				memcpy(q + (size_t) i * dh, qkv + (o + i) * ld + h * dh, dh * sizeof(float));
-
-			k->gemm(q, n, dh, kt, NULL, sc, npad, 0);
-			for (int i = 0; i < n; i++)
-			{
-				float	   *row = sc + (size_t) i * npad;
-				float		mx = -INFINITY,
-							sum = 0.0f,
-							inv;
-
-				for (int j = 0; j < n; j++)
-				{
-					row[j] *= scale;
-					if (row[j] > mx)
-						mx = row[j];
-				}
-				for (int j = 0; j < n; j++)
-				{
-					row[j] = expf(row[j] - mx);
-					sum += row[j];
-				}
-				inv = 1.0f / sum;
-				for (int j = 0; j < n; j++)
-					row[j] *= inv;
-				for (int j = n; j < npad; j++)
-					row[j] = 0.0f;
-			}
-			k->gemm(sc, n, npad, vp, NULL, out, dh, 0);
-			for (int i = 0; i < n; i++)
-				memcpy(att + (o + i) * d + h * dh, out + (size_t) i * dh, dh * sizeof(float));
-		}
-		o += n;
-	}
-}
-
-/*
- * The activations live in a per-backend arena (TopMemoryContext) that grows
- * to the largest pass seen and is then reused: fresh memory on every call
- * cost page faults and zeroing inside the matrix products (about a tenth of
- * a 128-token pass), and the caller bounds a pass to 128 tokens, so the
- * arena stays under 2.6 MB (about 250 kB for short queries).
- */
-static char *arena_raw = NULL;
-static size_t arena_bytes = 0;
-
-static float *
-arena_carve(char **cursor, size_t nfloats)
-{
-	float	   *p = (float *) *cursor;
-
-	*cursor += TYPEALIGN(64, nfloats * sizeof(float));
-	return p;
-}
-
 void
 use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 				 const int *lens, float *out)
@@ -272,6 +117,7 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 	int			longest = 0;
 	size_t		need;
 	char	   *cursor;
+	char	   *start PG_USED_FOR_ASSERTS_ONLY;
 	float	   *x0,
 			   *x,
 			   *h,
@@ -291,31 +137,24 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		longest = Max(longest, lens[s]);
 	}
 
-#define ABYTES(nfloats) TYPEALIGN(64, (size_t) (nfloats) * sizeof(float))
+#define ABYTES(nfloats) EMBED_ARENA_BYTES(nfloats)
 	need = ABYTES(rows * 256) + 2 * ABYTES(rows * 512) + ABYTES(rows * 1536) +
-		ABYTES(rows * 512) + ABYTES(rows * USE_LITE_FFN) + ABYTES(attention_ws_floats(longest)) +
-		ABYTES(nseq * 512) + ABYTES(nseq * USE_LITE_FFN) + 64;
+		ABYTES(rows * 512) + ABYTES(rows * USE_LITE_FFN) +
+		ABYTES(embed_attention_ws_floats(longest, 512 / USE_LITE_HEADS)) +
+		ABYTES(nseq * 512) + ABYTES(nseq * USE_LITE_FFN);
 #undef ABYTES
-	if (need > arena_bytes)
-	{
-		if (arena_raw)
-			pfree(arena_raw);
-		arena_raw = NULL;
-		arena_bytes = 0;
-		arena_raw = MemoryContextAllocHuge(TopMemoryContext, need);
-		arena_bytes = need;
-	}
-	cursor = (char *) TYPEALIGN(64, arena_raw);
-	x0 = arena_carve(&cursor, rows * 256);
-	x = arena_carve(&cursor, rows * 512);
-	h = arena_carve(&cursor, rows * 512);
-	qkv = arena_carve(&cursor, rows * 1536);
-	att = arena_carve(&cursor, rows * 512);
-	ff = arena_carve(&cursor, rows * USE_LITE_FFN);
-	ws = arena_carve(&cursor, attention_ws_floats(longest));
-	pooled = arena_carve(&cursor, (size_t) nseq * 512);
-	fmean = arena_carve(&cursor, (size_t) nseq * USE_LITE_FFN);
-	Assert(cursor <= arena_raw + arena_bytes);
+	cursor = embed_arena(need);
+	start = cursor;
+	x0 = embed_arena_carve(&cursor, rows * 256);
+	x = embed_arena_carve(&cursor, rows * 512);
+	h = embed_arena_carve(&cursor, rows * 512);
+	qkv = embed_arena_carve(&cursor, rows * 1536);
+	att = embed_arena_carve(&cursor, rows * 512);
+	ff = embed_arena_carve(&cursor, rows * USE_LITE_FFN);
+	ws = embed_arena_carve(&cursor, embed_attention_ws_floats(longest, 512 / USE_LITE_HEADS));
+	pooled = embed_arena_carve(&cursor, (size_t) nseq * 512);
+	fmean = embed_arena_carve(&cursor, (size_t) nseq * USE_LITE_FFN);
+	Assert(cursor <= start + need);
 	memset(pooled, 0, (size_t) nseq * 512 * sizeof(float));
 	memset(fmean, 0, (size_t) nseq * USE_LITE_FFN * sizeof(float));
 
@@ -349,14 +188,14 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		const float *xin = (l == 0) ? x0 : x;
 
 		CHECK_FOR_INTERRUPTS();
-		layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, h);
+		embed_layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, LN_EPS, h);
 		k->gemm(h, rows, d, L->qkv_w, L->qkv_b, qkv, 3 * d, 0);
-		attention(k, qkv, d, d / USE_LITE_HEADS, nseq, lens, att, ws);
+		embed_attention(k, qkv, d, d / USE_LITE_HEADS, nseq, lens, att, ws);
 		if (L->res_w)
 			k->gemm(x0, rows, 256, L->res_w, L->res_b, x, 512, 0);
 		k->gemm(att, rows, d, L->out_w, L->out_b, x, 512, EMBED_GEMM_ACCUMULATE);
 		CHECK_FOR_INTERRUPTS();
-		layer_norm(x, rows, 512, L->ln2_scale, L->ln2_bias, h);
+		embed_layer_norm(x, rows, 512, L->ln2_scale, L->ln2_bias, LN_EPS, h);
 		k->gemm(h, rows, 512, L->ffn1_w, L->ffn1_b, ff, USE_LITE_FFN, EMBED_GEMM_RELU);
 		if (l < USE_LITE_LAYERS - 1)
 			k->gemm(ff, rows, USE_LITE_FFN, L->ffn2_w, L->ffn2_b, x, 512, EMBED_GEMM_ACCUMULATE);
@@ -412,4 +251,73 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		for (int i = 0; i < 512; i++)
 			o[i] *= inv;
 	}
+}
+
+/* ---------------------------------------------------------------------
+ * The EmbedModel interface (embed_model.h)
+ * ---------------------------------------------------------------------
+ */
+
+/* The ids embed() feeds the network: at most 128, and [0] for empty text. */
+static int32 *
+use_lite_tokens(const EmbedModel *em, const char *utf8, int len, bool all, int *count)
+{
+	const UseLiteModel *m = em->impl;
+	int32	   *ids = sp_tokenize(&m->tokenizer, utf8, len, all ? 0 : USE_LITE_MAX_TOKENS, count);
+
+	if (*count == 0 && !all)
+	{
+		ids[0] = 0;
+		*count = 1;
+	}
+	return ids;
+}
+
+static void
+use_lite_em_forward(const EmbedModel *em, int nseq, const int32 *const *ids,
+					const int *lens, float *out)
+{
+	use_lite_forward(em->impl, nseq, ids, lens, out);
+}
+
+static void
+use_lite_unload(EmbedModel *em)
+{
+	UseLiteModel *m = em->impl;
+
+	if (m && m->file.base)
+		munmap((void *) m->file.base, m->file.size);
+}
+
+void
+embed_use_lite_open(EmbedModel *em, const char *path, const char *missing_hint)
+{
+	UseLiteModel *m = palloc0(sizeof(UseLiteModel));
+
+	PG_TRY();
+	{
+		use_lite_load(m, path, missing_hint);
+	}
+	PG_CATCH();
+	{
+		/* do not leak the mapping of a file that failed validation */
+		if (m->file.base)
+			munmap((void *) m->file.base, m->file.size);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	em->kind = EMBED_KIND_USE_LITE;
+	em->dims = USE_LITE_DIMS;
+	em->max_tokens = USE_LITE_MAX_TOKENS;
+
+	/*
+	 * One maximal text per pass: bounds activation memory (2.5 MB); larger
+	 * passes measured slower (the activations of a 1536-wide layer no
+	 * longer fit in L2).
+	 */
+	em->pass_rows = USE_LITE_MAX_TOKENS;
+	em->impl = m;
+	em->tokens = use_lite_tokens;
+	em->forward = use_lite_em_forward;
+	em->unload = use_lite_unload;
 }

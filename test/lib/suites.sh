@@ -65,7 +65,8 @@ run_client() {
 # skipped with a message when they are absent.  Debian's python3 on purpose
 # (python3-psycopg2, python3-numpy), not whatever python3 is first on PATH.
 run_embed() {
-	/usr/bin/python3 test/embed/check_reference.py
+	/usr/bin/python3 test/embed/check_reference.py &&
+		PGBIN="$PGBIN" /usr/bin/python3 test/embed/check_models.py
 }
 
 run_tap() {

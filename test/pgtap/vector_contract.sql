@@ -8,11 +8,10 @@ CREATE EXTENSION IF NOT EXISTS pgtap;
 CREATE EXTENSION retrieval;
 RESET client_min_messages;
 
-SELECT plan(124);
+SELECT plan(126);
 
 -- the extension itself
-SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'),
-          (SELECT default_version FROM pg_available_extensions WHERE name = 'retrieval'), 'the default version is installed');
+SELECT is((SELECT extversion FROM pg_extension WHERE extname = 'retrieval'), '0.2.0', 'version 0.2.0');
 SELECT is((SELECT trusted FROM pg_available_extension_versions WHERE name = 'retrieval' AND version = '0.1.0'),
           false, 'not trusted');
 SELECT is((SELECT superuser FROM pg_available_extension_versions WHERE name = 'retrieval' AND version = '0.1.0'),
@@ -21,8 +20,12 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
            WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval') AND p.prosecdef),
           0, 'no SECURITY DEFINER function');
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
-           WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval') AND p.proparallel <> 's'),
-          0, 'every function is PARALLEL SAFE');
+           WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval') AND p.proparallel <> 's'
+             AND p.proname NOT IN ('register_model', 'unregister_model')),
+          0, 'every function but the model registry''s writers is PARALLEL SAFE');
+SELECT is((SELECT array_agg(DISTINCT p.proparallel::text) FROM pg_proc p
+           WHERE p.pronamespace = 'retrieval'::regnamespace AND p.proname IN ('register_model', 'unregister_model')),
+          ARRAY['u'], 'the model registry''s writers are PARALLEL UNSAFE (they write a table)');
 
 -- the type
 SELECT has_type('vector');
@@ -66,9 +69,15 @@ SELECT is_strict('subvector', ARRAY['vector', 'integer', 'integer']);
 SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
            WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval')
              AND p.provolatile <> 'i' AND p.proname NOT IN ('distance_kernels', 'retrieval_am_handler',
-                                                            -- bm25: read the index's statistics
-                                                            'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats')),
-          0, 'every function but distance_kernels(), the AM handler and the BM25 ones is IMMUTABLE');
+                 'register_model', 'unregister_model', 'model_fingerprint', 'default_model_info',
+                 -- bm25: read the index's statistics
+                 'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats')),
+          0, 'every function but distance_kernels(), the AM handler, the model registry''s and the BM25 ones is IMMUTABLE');
+SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile, ',' ORDER BY p.proname) FROM pg_proc p
+           WHERE p.pronamespace = 'retrieval'::regnamespace
+             AND p.proname IN ('register_model', 'unregister_model', 'model_fingerprint', 'default_model_info')),
+          'default_model_info=s,model_fingerprint=s,register_model=v,unregister_model=v',
+          'the model registry: writers VOLATILE, readers STABLE');
 SELECT volatility_is('distance_kernels', ARRAY[]::text[], 'volatile');
 
 -- aggregates
