@@ -71,7 +71,7 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
              AND p.provolatile <> 'i' AND p.proname NOT IN ('distance_kernels', 'retrieval_am_handler',
                  'register_model', 'unregister_model', 'model_fingerprint', 'default_model_info')),
           0, 'every function but distance_kernels(), the AM handler and the model registry''s is IMMUTABLE');
-SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile, ',' ORDER BY p.proname) FROM pg_proc p
+SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile::text, ',' ORDER BY p.proname) FROM pg_proc p
            WHERE p.pronamespace = 'retrieval'::regnamespace
              AND p.proname IN ('register_model', 'unregister_model', 'model_fingerprint', 'default_model_info')),
           'default_model_info=s,model_fingerprint=s,register_model=v,unregister_model=v',
