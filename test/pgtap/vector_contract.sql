@@ -73,7 +73,7 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
                  -- bm25: read the index's statistics
                  'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats')),
           0, 'every function but distance_kernels(), the AM handler, the model registry''s and the BM25 ones is IMMUTABLE');
-SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile, ',' ORDER BY p.proname) FROM pg_proc p
+SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile::text, ',' ORDER BY p.proname) FROM pg_proc p
            WHERE p.pronamespace = 'retrieval'::regnamespace
              AND p.proname IN ('register_model', 'unregister_model', 'model_fingerprint', 'default_model_info')),
           'default_model_info=s,model_fingerprint=s,register_model=v,unregister_model=v',
