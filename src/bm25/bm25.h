@@ -68,11 +68,16 @@
  * operator use the same functions (bm25_score.c) so they give identical
  * numbers.  Ties are broken by heap TID ascending.
  *
- * XXX not done: merging segments (each flush adds one; scans visit every
- * segment), reuse of the pages of flushed buffers and orphaned segments
- * (REINDEX compacts), parallel build, a build bounded by
- * maintenance_work_mem (it flushes a segment when the limit is reached, so
- * a large build gives several segments, which is correct but slower).
+ * Merges (bm25_merge.c): after each flush, the longest run of newest
+ * segments in which each older one holds at most 4x the documents of the
+ * newer ones is rewritten as one segment without VACUUM's deleted
+ * documents, so segment sizes grow geometrically.
+ *
+ * XXX not done: reuse of the pages of flushed buffers, merged and orphaned
+ * segments (REINDEX compacts); merges run in the inserting backend (no
+ * background worker) with the merged postings in memory; parallel build; a
+ * build larger than maintenance_work_mem gives several segments (correct,
+ * a little slower to scan; at most BM25_MAX_SEGMENTS).
  *
  *-------------------------------------------------------------------------
  */
