@@ -26,11 +26,11 @@ validate_quantization(const char *value)
 {
 	if (value == NULL)
 		return;
-	if (strcmp(value, "none") != 0)
+	if (strcmp(value, "none") != 0 && strcmp(value, "sq8") != 0 && strcmp(value, "binary") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for quantization option: \"%s\"", value),
-				 errdetail("Valid values are \"none\".")));
+				 errdetail("Valid values are \"none\", \"sq8\" and \"binary\".")));
 }
 
 void
@@ -45,7 +45,7 @@ retrieval_options_init(void)
 					  RETRIEVAL_DEFAULT_EF_CONSTRUCTION, RETRIEVAL_MIN_EF_CONSTRUCTION,
 					  RETRIEVAL_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
 	add_string_reloption(retrieval_relopt_kind, "quantization",
-						 "Compact code used for graph traversal: none",
+						 "Compact code used for graph traversal: none, sq8 or binary",
 						 "none", validate_quantization, AccessExclusiveLock);
 }
 

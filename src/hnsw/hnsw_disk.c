@@ -32,7 +32,8 @@
  */
 
 void
-hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric)
+hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric,
+					QuantKind quant, uint16 flags)
 {
 	HnswMetaData *meta;
 
@@ -49,6 +50,10 @@ hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric 
 	meta->entry_level = -1;
 	ItemPointerSetInvalid(&meta->entry);
 	meta->insert_page = InvalidBlockNumber;
+	meta->quantization = quant;
+	meta->flags = flags;
+	meta->codec_page = 0;
+	meta->codec_rows = 0;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaData)) - (char *) page;
 }
 
@@ -73,20 +78,155 @@ hnsw_page_capacity(void)
 		MAXALIGN(sizeof(RetrievalPageOpaqueData)) - sizeof(ItemIdData);
 }
 
+void
+hnsw_layout_init(HnswLayout *layout, int dims, QuantKind quant, bool has_vector)
+{
+	layout->dims = dims;
+	layout->quant = quant;
+	layout->has_vector = quant == QUANT_NONE || has_vector;
+	layout->code_bytes = quant_code_bytes(quant, dims);
+	layout->element_size = MAXALIGN(offsetof(HnswElementTupleData, vec) +
+									(layout->has_vector ? sizeof(float) * dims : 0) +
+									layout->code_bytes);
+}
+
+void
+hnsw_layout_from_meta(HnswLayout *layout, const HnswMetaData *meta)
+{
+	hnsw_layout_init(layout, meta->dims, (QuantKind) meta->quantization,
+					 (meta->flags & HNSW_META_VECTORS_IN_INDEX) != 0);
+}
+
 /*
  * Largest dimension count whose element tuple fits on a page.  The
  * neighbour tuple goes to the same page when both fit, else to the next
  * page (then expanding that element costs two buffer accesses).
  */
 int
-hnsw_max_dims(int m)
+hnsw_max_dims(QuantKind quant, bool has_vector)
 {
-	int			dims = (int) ((hnsw_page_capacity() - offsetof(HnswElementTupleData, vec)) / sizeof(float));
+	int			lo = 0;
+	int			hi = VECTOR_MAX_DIM_FOR_HNSW;
 
-	(void) m;
-	while (dims > 0 && HNSW_ELEMENT_TUPLE_SIZE(dims) > hnsw_page_capacity())
-		dims--;
-	return Min(dims, VECTOR_MAX_DIM_FOR_HNSW);
+	/* the element size grows with dims: largest that fits, by bisection */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+		HnswLayout	layout;
+
+		hnsw_layout_init(&layout, mid, quant, has_vector);
+		if (layout.element_size <= hnsw_page_capacity())
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* ------------------------------------------------------------------------
+ * Codec pages
+ * ------------------------------------------------------------------------
+ */
+
+static int
+codec_floats_per_page(void)
+{
+	Size		room = hnsw_page_capacity() - MAXALIGN(offsetof(HnswCodecTupleData, values));
+
+	/* whole MAXALIGN units, so the aligned tuple size still fits */
+	return (int) ((room & ~((Size) MAXIMUM_ALIGNOF - 1)) / sizeof(float));
+}
+
+/*
+ * Write the codec's parameters on new pages of fork (during a build: no
+ * WAL here, the build logs every page at the end); return the first block.
+ */
+BlockNumber
+hnsw_codec_write(Relation index, ForkNumber fork, const QuantCodec *codec)
+{
+	int			total = quant_param_count(codec->kind, codec->dims);
+	int			per_page = codec_floats_per_page();
+	HnswCodecTupleData *tup = palloc0(hnsw_page_capacity());
+	BlockNumber first = InvalidBlockNumber;
+	Buffer		prev = InvalidBuffer;
+
+	for (int done = 0; done < total; done += per_page)
+	{
+		int			n = Min(per_page, total - done);
+		Size		size = MAXALIGN(offsetof(HnswCodecTupleData, values) + sizeof(float) * n);
+		Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		retrieval_page_init(page, RETRIEVAL_PAGE_HNSW);
+		tup->type = HNSW_CODEC_TUPLE;
+		tup->count = n;
+		memcpy(tup->values, codec->params + done, sizeof(float) * n);
+		if (PageAddItem(page, (Item) tup, size, FirstOffsetNumber, false, false) != FirstOffsetNumber)
+			elog(ERROR, "failed to add codec tuple to index \"%s\"", RelationGetRelationName(index));
+		MarkBufferDirty(buf);
+		if (BufferIsValid(prev))
+		{
+			RetrievalPageGetOpaque(BufferGetPage(prev))->next = BufferGetBlockNumber(buf);
+			UnlockReleaseBuffer(prev);
+		}
+		else
+			first = BufferGetBlockNumber(buf);
+		prev = buf;
+	}
+	if (BufferIsValid(prev))
+		UnlockReleaseBuffer(prev);
+	pfree(tup);
+	return first;
+}
+
+/* The index's codec, read from its codec pages (NULL for 'none'). */
+QuantCodec *
+hnsw_codec_read(Relation index, const HnswMetaData *meta)
+{
+	QuantKind	kind = (QuantKind) meta->quantization;
+	int			total = quant_param_count(kind, meta->dims);
+	float	   *params;
+	int			got = 0;
+	BlockNumber blkno = meta->codec_page;
+
+	if (kind == QUANT_NONE)
+		return NULL;
+	params = palloc(sizeof(float) * total);
+	while (got < total)
+	{
+		Buffer		buf;
+		Page		page;
+		HnswCodecTupleData *tup;
+		ItemId		iid;
+
+		if (blkno == RETRIEVAL_META_BLKNO || !BlockNumberIsValid(blkno) ||
+			blkno >= RelationGetNumberOfBlocks(index))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has an invalid codec page reference %u",
+							RelationGetRelationName(index), blkno),
+					 errhint("REINDEX the index.")));
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		iid = PageGetMaxOffsetNumber(page) >= FirstOffsetNumber ?
+			PageGetItemId(page, FirstOffsetNumber) : NULL;
+		tup = iid && ItemIdIsNormal(iid) ? (HnswCodecTupleData *) PageGetItem(page, iid) : NULL;
+		if (tup == NULL || tup->type != HNSW_CODEC_TUPLE || tup->count > (uint32) (total - got) ||
+			tup->count == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has an invalid codec page %u",
+							RelationGetRelationName(index), blkno),
+					 errhint("REINDEX the index.")));
+		memcpy(params + got, tup->values, sizeof(float) * tup->count);
+		got += tup->count;
+		blkno = RetrievalPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+	}
+	return quant_codec_create(kind, (QuantMetric) meta->metric, meta->dims, params);
 }
 
 /* ------------------------------------------------------------------------
@@ -128,6 +268,9 @@ struct HnswDiskGraph
 	int			dims;
 	bool		keep_vectors;
 	const float *query;
+	HnswLayout	layout;
+	QuantCodec *codec;			/* NULL for none */
+	QuantQuery	qquery;			/* query prepared for the codec */
 	uint32		visit_epoch;
 	uint32		query_epoch;
 	MemoryContext context;
@@ -197,13 +340,20 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 	entry->neighbortid = etup->neighbortid;
 	if (dg->query)
 	{
-		entry->distance = hnsw_distance(dg->metric, dg->query, etup->vec, dg->dims);
+		if (dg->codec)
+			entry->distance = quant_query_distance(&dg->qquery,
+												   hnsw_element_code(etup, &dg->layout));
+		else
+			entry->distance = hnsw_distance(dg->metric, dg->query, etup->vec, dg->dims);
 		entry->distance_epoch = dg->query_epoch;
 	}
 	if (want_vector && entry->vec == NULL)
 	{
 		entry->vec = MemoryContextAlloc(dg->context, sizeof(float) * dg->dims);
-		memcpy(entry->vec, etup->vec, sizeof(float) * dg->dims);
+		if (dg->layout.has_vector)
+			memcpy(entry->vec, etup->vec, sizeof(float) * dg->dims);
+		else
+			quant_decode(dg->codec, hnsw_element_code(etup, &dg->layout), entry->vec);
 	}
 	UnlockReleaseBuffer(buf);
 }
@@ -232,6 +382,7 @@ disk_query_distance(HnswGraph *graph, HnswNode node)
 
 	if (entry->distance_epoch == dg->query_epoch)
 		return entry->distance;
+	/* a cached vector is exact, or decoded (as good as the code) */
 	if (entry->vec)
 		entry->distance = hnsw_distance(dg->metric, dg->query, entry->vec, dg->dims);
 	else
@@ -341,6 +492,13 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->metric = (HnswMetric) meta->metric;
 	dg->dims = meta->dims;
 	dg->keep_vectors = keep_vectors;
+	hnsw_layout_from_meta(&dg->layout, meta);
+	{
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		dg->codec = hnsw_codec_read(index, meta);
+		MemoryContextSwitchTo(old);
+	}
 	dg->visit_epoch = 1;
 	dg->query_epoch = 1;
 	dg->context = context;
@@ -359,6 +517,20 @@ hnsw_disk_graph_set_query(HnswDiskGraph *dg, const float *query)
 {
 	dg->query = query;
 	dg->query_epoch++;
+	if (dg->codec)
+	{
+		MemoryContext old = MemoryContextSwitchTo(dg->context);
+
+		quant_query_free(&dg->qquery);
+		quant_query_prepare(dg->codec, query, &dg->qquery);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+const QuantCodec *
+hnsw_disk_graph_codec(HnswDiskGraph *dg)
+{
+	return dg->codec;
 }
 
 /* Heap TID and level of a node; false if VACUUM has deleted it. */
