@@ -19,11 +19,15 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "common/hashfn.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 
+#include "../vector/vector.h"
 #include "hnsw.h"
 
 /* ------------------------------------------------------------------------
@@ -271,6 +275,10 @@ struct HnswDiskGraph
 	HnswLayout	layout;
 	QuantCodec *codec;			/* NULL for none */
 	QuantQuery	qquery;			/* query prepared for the codec */
+	/* binary codes decode poorly: node vectors come from the heap rows */
+	Relation	heap;
+	IndexFetchTableData *fetch;
+	TupleTableSlot *slot;
 	uint32		visit_epoch;
 	uint32		query_epoch;
 	MemoryContext context;
@@ -312,6 +320,47 @@ tuple_at(Relation index, Page page, ItemPointer tid, uint8 type)
 }
 
 /*
+ * The full-precision vector of a heap row, for node-to-node distances.
+ * Any version of the row will do (an HOT chain shares the indexed value),
+ * so SnapshotAny; false when the row is gone.
+ */
+static bool
+heap_vector(HnswDiskGraph *dg, ItemPointer heaptid, float *out)
+{
+	ItemPointerData tid = *heaptid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		isnull;
+	Datum		value;
+	Vector	   *v;
+	bool		ok;
+
+	if (!ItemPointerIsValid(&tid))
+		return false;
+	if (dg->fetch == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(dg->context);
+
+		dg->fetch = table_index_fetch_begin(dg->heap);
+		dg->slot = table_slot_create(dg->heap, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	if (!table_index_fetch_tuple(dg->fetch, &tid, SnapshotAny, dg->slot, &call_again, &all_dead))
+		return false;
+	value = slot_getattr(dg->slot, dg->index->rd_index->indkey.values[0], &isnull);
+	ok = !isnull;
+	if (ok)
+	{
+		v = DatumGetVector(value);
+		ok = v->dim == dg->dims && hnsw_prepare_vector(dg->metric, v->x, out, v->dim);
+		if ((Pointer) v != DatumGetPointer(value))
+			pfree(v);
+	}
+	ExecClearTuple(dg->slot);
+	return ok;
+}
+
+/*
  * Read node's element tuple into its entry: header always, vector copied
  * when wanted; the query distance is computed while the page is locked so
  * scans never copy vectors.
@@ -323,6 +372,7 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 	Buffer		buf;
 	Page		page;
 	HnswElementTuple etup;
+	bool		from_heap = false;
 
 	hnsw_node_to_tid(entry->key, &tid);
 	if (!BlockNumberIsValid(ItemPointerGetBlockNumberNoCheck(&tid)) ||
@@ -353,9 +403,16 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 		if (dg->layout.has_vector)
 			memcpy(entry->vec, etup->vec, sizeof(float) * dg->dims);
 		else
+		{
+			/* decoded now; replaced by the heap row's vector below if there is one */
 			quant_decode(dg->codec, hnsw_element_code(etup, &dg->layout), entry->vec);
+			from_heap = dg->heap != NULL;
+		}
 	}
 	UnlockReleaseBuffer(buf);
+	/* the heap is read with no index page locked */
+	if (from_heap)
+		(void) heap_vector(dg, &entry->heaptid, entry->vec);
 }
 
 static DiskNode *
@@ -499,6 +556,15 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 		dg->codec = hnsw_codec_read(index, meta);
 		MemoryContextSwitchTo(old);
 	}
+
+	/*
+	 * Inserts and VACUUM compare nodes with each other (neighbour pruning,
+	 * repair searches).  An sq8 code decodes to within half a step per
+	 * dimension, but a binary code only keeps a direction: there the
+	 * heap row's vector is used (the caller holds a lock on the table).
+	 */
+	if (keep_vectors && dg->codec && dg->codec->kind == QUANT_BINARY && !dg->layout.has_vector)
+		dg->heap = table_open(index->rd_index->indrelid, AccessShareLock);
 	dg->visit_epoch = 1;
 	dg->query_epoch = 1;
 	dg->context = context;
@@ -551,6 +617,12 @@ hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer heaptid, in
 void
 hnsw_disk_graph_destroy(HnswDiskGraph *dg)
 {
+	if (dg->slot)
+		ExecDropSingleTupleTableSlot(dg->slot);
+	if (dg->fetch)
+		table_index_fetch_end(dg->fetch);
+	if (dg->heap)
+		table_close(dg->heap, AccessShareLock);
 	MemoryContextDelete(dg->context);
 }
 
