@@ -70,7 +70,7 @@ SET retrieval.ef_search = 300;
 SELECT * FROM pg_temp.check_exact('q', '', 75);
 
 -- what each mode stores: sizes shrink, metadata records the codec
-CREATE INDEX q_none ON q USING retrieval (v vector_l2_ops);
+CREATE INDEX q_none ON q USING retrieval (v vector_l2_ops) WITH (quantization = 'none');
 CREATE INDEX q_sq8 ON q USING retrieval (v vector_l2_ops) WITH (quantization = 'sq8');
 CREATE INDEX q_bin ON q USING retrieval (v vector_l2_ops) WITH (quantization = 'binary');
 SELECT pg_relation_size('q_sq8') < pg_relation_size('q_none') AS sq8_smaller,
@@ -95,7 +95,7 @@ RESET retrieval.ef_search;
 UPDATE q SET v = (SELECT v FROM q WHERE id = 3) WHERE id = 1000;
 SELECT id FROM q ORDER BY v <-> (SELECT v FROM q WHERE id = 3), id LIMIT 2;
 
--- inserts (coded with the build's ranges), deletes + VACUUM
+-- inserts, deletes + VACUUM
 INSERT INTO q SELECT i, 99, ARRAY(SELECT cos(i * 0.11 + j) * 3 FROM generate_series(1, 24) j)::vector
 	FROM generate_series(2001, 2300) i;
 DELETE FROM q WHERE id % 4 = 0;
@@ -117,7 +117,8 @@ FROM q ORDER BY l2_normalize(v)::vector(24) <-> l2_normalize((SELECT v FROM q WH
 RESET enable_seqscan;
 DROP INDEX q_expr;
 
--- a build larger than maintenance_work_mem: codec trained on the rows that fit
+-- a build larger than maintenance_work_mem: the rows that do not fit are
+-- inserted one by one
 SET maintenance_work_mem = '1MB';
 CREATE TABLE spill (id int, v vector(64));
 INSERT INTO spill SELECT i, ARRAY(SELECT sin(i * 7 + j) FROM generate_series(1, 64) j)::vector
@@ -132,7 +133,8 @@ RESET enable_seqscan;
 RESET retrieval.ef_search;
 DROP TABLE spill;
 
--- empty builds: default codec (with a notice where it matters), then inserts
+-- empty builds: sq8 needs no training; binary is not centred (a notice says
+-- so where it matters); then inserts
 CREATE TABLE e (id int, v vector(3));
 CREATE INDEX e_l2 ON e USING retrieval (v vector_l2_ops) WITH (quantization = 'sq8');
 CREATE INDEX e_cos ON e USING retrieval (v vector_cosine_ops) WITH (quantization = 'binary');
@@ -156,9 +158,9 @@ DROP TABLE ul;
 CREATE TABLE wide (id int, v vector(4000));
 INSERT INTO wide SELECT i, ARRAY(SELECT sin(i * 0.37 + j * 0.013 * (1 + i % 5)) FROM generate_series(1, 4000) j)::vector
 	FROM generate_series(1, 200) i;
-CREATE INDEX ON wide USING retrieval (v vector_l2_ops);
+CREATE INDEX ON wide USING retrieval (v vector_l2_ops) WITH (quantization = 'none');
 \set VERBOSITY sqlstate
-CREATE INDEX ON wide USING retrieval (v vector_l2_ops);
+CREATE INDEX ON wide USING retrieval (v vector_l2_ops) WITH (quantization = 'none');
 \set VERBOSITY default
 CREATE INDEX ON wide USING retrieval ((l2_normalize(v)::vector(4000)) vector_l2_ops) WITH (quantization = 'sq8');
 SET retrieval.ef_search = 40;

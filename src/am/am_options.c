@@ -44,9 +44,14 @@ retrieval_options_init(void)
 					  "Size of the candidate list when building the graph",
 					  RETRIEVAL_DEFAULT_EF_CONSTRUCTION, RETRIEVAL_MIN_EF_CONSTRUCTION,
 					  RETRIEVAL_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
+	/*
+	 * sq8 is the default: in docs/benchmarks.md it keeps the recall of
+	 * 'none' at every ef_search for less CPU per query and a quarter to a
+	 * half of the index size.
+	 */
 	add_string_reloption(retrieval_relopt_kind, "quantization",
 						 "Compact code used for graph traversal: none, sq8 or binary",
-						 "none", validate_quantization, AccessExclusiveLock);
+						 RETRIEVAL_DEFAULT_QUANTIZATION, validate_quantization, AccessExclusiveLock);
 }
 
 bytea *
@@ -84,6 +89,6 @@ retrieval_option_quantization(Relation index)
 	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
 
 	if (opts == NULL || opts->quantization_offset == 0)
-		return "none";
+		return RETRIEVAL_DEFAULT_QUANTIZATION;
 	return (const char *) opts + opts->quantization_offset;
 }

@@ -485,11 +485,11 @@ train_and_write_codec(HnswBuildState *bs)
 	for (uint32 i = 0; i < bs->nelements; i++)
 		quant_trainer_add(trainer, elem_vec(bs, i));
 	rows = quant_trainer_finish(trainer, bs->codec);
-	if (rows == 0 && bs->codec->kind == QUANT_SQ8 && bs->metric != HNSW_METRIC_COSINE)
+	if (rows == 0 && bs->codec->kind == QUANT_BINARY && bs->metric != HNSW_METRIC_COSINE)
 		ereport(NOTICE,
-				(errmsg("sq8 ranges of index \"%s\" default to [-1, 1] because the table is empty",
+				(errmsg("binary codes of index \"%s\" are not centred because the table is empty",
 						RelationGetRelationName(bs->index)),
-				 errhint("REINDEX after loading the data so that the ranges are learnt from it.")));
+				 errhint("REINDEX after loading the data so that the centre is learnt from it.")));
 	write_codec(bs->index, MAIN_FORKNUM, bs->codec, rows);
 }
 

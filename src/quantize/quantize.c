@@ -17,6 +17,9 @@
 
 #define BINARY_ROUNDS	2
 
+/* sq8 code trailer: lo, step, sum of codes, sum of squared codes */
+#define SQ8_TRAILER		4
+
 QuantKind
 quant_kind_from_name(const char *name, bool *ok)
 {
@@ -62,7 +65,7 @@ quant_code_bytes(QuantKind kind, int dims)
 	switch (kind)
 	{
 		case QUANT_SQ8:
-			return dims;
+			return dims + SQ8_TRAILER * (int) sizeof(float);
 		case QUANT_BINARY:
 			return padded_dims(dims) / 8 + 2 * (int) sizeof(float);
 		default:
@@ -75,12 +78,10 @@ quant_param_count(QuantKind kind, int dims)
 {
 	switch (kind)
 	{
-		case QUANT_SQ8:
-			return 2 * dims;
 		case QUANT_BINARY:
 			return dims;
 		default:
-			return 0;
+			return 0;			/* sq8 codes carry their own range */
 	}
 }
 
@@ -98,12 +99,7 @@ quant_codec_create(QuantKind kind, QuantMetric metric, int dims, float *params)
 	if (fresh)
 		params = palloc0(sizeof(float) * Max(quant_param_count(kind, dims), 1));
 	codec->params = params;
-	if (kind == QUANT_SQ8)
-	{
-		codec->lo = params;
-		codec->step = params + dims;
-	}
-	else if (kind == QUANT_BINARY)
+	if (kind == QUANT_BINARY)
 		codec->center = params;
 	if (fresh)
 		quant_codec_defaults(codec);
@@ -112,22 +108,14 @@ quant_codec_create(QuantKind kind, QuantMetric metric, int dims, float *params)
 
 /*
  * Parameters of a codec that saw no rows (an index built on an empty
- * table): sq8 covers [-1, 1], exact for the unit vectors of the cosine
- * class; binary does not centre, which suits directions (cosine) too.
+ * table): binary does not centre, which suits directions (cosine).
  */
 void
 quant_codec_defaults(QuantCodec *codec)
 {
-	for (int i = 0; i < codec->dims; i++)
-	{
-		if (codec->kind == QUANT_SQ8)
-		{
-			codec->lo[i] = -1.0f;
-			codec->step[i] = 2.0f / 255.0f;
-		}
-		else if (codec->kind == QUANT_BINARY)
+	if (codec->kind == QUANT_BINARY)
+		for (int i = 0; i < codec->dims; i++)
 			codec->center[i] = 0.0f;
-	}
 }
 
 /* ------------------------------------------------------------------------
@@ -140,8 +128,6 @@ struct QuantTrainer
 	QuantKind	kind;
 	int			dims;
 	int64		count;
-	float	   *min;
-	float	   *max;
 	double	   *sum;
 };
 
@@ -152,12 +138,7 @@ quant_trainer_create(const QuantCodec *codec)
 
 	t->kind = codec->kind;
 	t->dims = codec->dims;
-	if (t->kind == QUANT_SQ8)
-	{
-		t->min = palloc(sizeof(float) * t->dims);
-		t->max = palloc(sizeof(float) * t->dims);
-	}
-	else if (t->kind == QUANT_BINARY)
+	if (t->kind == QUANT_BINARY)
 		t->sum = palloc0(sizeof(double) * t->dims);
 	return t;
 }
@@ -165,21 +146,7 @@ quant_trainer_create(const QuantCodec *codec)
 void
 quant_trainer_add(QuantTrainer *t, const float *vec)
 {
-	if (t->kind == QUANT_SQ8)
-	{
-		if (t->count == 0)
-		{
-			memcpy(t->min, vec, sizeof(float) * t->dims);
-			memcpy(t->max, vec, sizeof(float) * t->dims);
-		}
-		else
-			for (int i = 0; i < t->dims; i++)
-			{
-				t->min[i] = Min(t->min[i], vec[i]);
-				t->max[i] = Max(t->max[i], vec[i]);
-			}
-	}
-	else if (t->kind == QUANT_BINARY)
+	if (t->kind == QUANT_BINARY)
 		for (int i = 0; i < t->dims; i++)
 			t->sum[i] += vec[i];
 	t->count++;
@@ -194,30 +161,9 @@ quant_trainer_finish(QuantTrainer *t, QuantCodec *codec)
 		quant_codec_defaults(codec);
 		return 0;
 	}
-	for (int i = 0; i < t->dims; i++)
-	{
-		if (t->kind == QUANT_SQ8)
-		{
-			float		range = t->max[i] - t->min[i];
-
-			/*
-			 * A 1% margin on each side: rows inserted later slightly outside
-			 * the build's range are still coded without clamping.
-			 */
-			if (range > 0.0f)
-			{
-				codec->lo[i] = t->min[i] - 0.01f * range;
-				codec->step[i] = range * 1.02f / 255.0f;
-			}
-			else
-			{
-				codec->lo[i] = t->min[i];
-				codec->step[i] = Max(fabsf(t->min[i]), 1.0f) / 255.0f;
-			}
-		}
-		else if (t->kind == QUANT_BINARY)
+	if (t->kind == QUANT_BINARY)
+		for (int i = 0; i < t->dims; i++)
 			codec->center[i] = (float) (t->sum[i] / (double) t->count);
-	}
 	return t->count;
 }
 
@@ -286,13 +232,33 @@ quant_encode(const QuantCodec *codec, const float *vec, uint8 *code)
 {
 	if (codec->kind == QUANT_SQ8)
 	{
+		float		lo = vec[0];
+		float		hi = vec[0];
+		float		step;
+		float		trailer[SQ8_TRAILER];
+		double		sum = 0.0;
+		double		sum2 = 0.0;
+
+		for (int i = 1; i < codec->dims; i++)
+		{
+			lo = Min(lo, vec[i]);
+			hi = Max(hi, vec[i]);
+		}
+		step = (hi - lo) / 255.0f;
 		for (int i = 0; i < codec->dims; i++)
 		{
-			float		c = rintf((vec[i] - codec->lo[i]) / codec->step[i]);
+			float		c = step > 0.0f ? rintf((vec[i] - lo) / step) : 0.0f;
 
 			/* also maps NaN to 0 (vectors never hold NaN, but be safe) */
 			code[i] = (c >= 0.0f) ? (uint8) Min(c, 255.0f) : 0;
+			sum += code[i];
+			sum2 += (double) code[i] * code[i];
 		}
+		trailer[0] = lo;
+		trailer[1] = step;
+		trailer[2] = (float) sum;
+		trailer[3] = (float) sum2;
+		memcpy(code + codec->dims, trailer, sizeof(trailer));
 	}
 	else if (codec->kind == QUANT_BINARY)
 	{
@@ -334,8 +300,11 @@ quant_decode(const QuantCodec *codec, const uint8 *code, float *out)
 {
 	if (codec->kind == QUANT_SQ8)
 	{
+		float		trailer[SQ8_TRAILER];
+
+		memcpy(trailer, code + codec->dims, sizeof(trailer));
 		for (int i = 0; i < codec->dims; i++)
-			out[i] = codec->lo[i] + codec->step[i] * (float) code[i];
+			out[i] = trailer[0] + trailer[1] * (float) code[i];
 	}
 	else if (codec->kind == QUANT_BINARY)
 	{
@@ -367,20 +336,18 @@ quant_query_prepare(const QuantCodec *codec, const float *q, QuantQuery *qq)
 	qq->codec = codec;
 	if (codec->kind == QUANT_SQ8)
 	{
-		double		bias = 0.0;
+		double		sum = 0.0;
+		double		sum2 = 0.0;
 
 		qq->a = palloc(sizeof(float) * codec->dims);
+		memcpy(qq->a, q, sizeof(float) * codec->dims);
 		for (int i = 0; i < codec->dims; i++)
 		{
-			if (codec->metric == QUANT_METRIC_L2)
-				qq->a[i] = q[i] - codec->lo[i];
-			else
-			{
-				qq->a[i] = q[i] * codec->step[i];
-				bias += (double) q[i] * codec->lo[i];
-			}
+			sum += q[i];
+			sum2 += (double) q[i] * q[i];
 		}
-		qq->bias = (float) bias;
+		qq->qsum = sum;
+		qq->qnorm2 = sum2;
 	}
 	else if (codec->kind == QUANT_BINARY)
 	{
@@ -442,12 +409,26 @@ quant_query_distance(const QuantQuery *qq, const uint8 *code)
 
 	if (codec->kind == QUANT_SQ8)
 	{
-		float		dot;
+		/* x_i = lo + step * c_i: everything but <q, c> is known per row */
+		float		t[SQ8_TRAILER];
+		double		qc = k->sq8_dot(qq->a, code, codec->dims);
+		double		lo;
+		double		step;
+		double		dot;
 
+		memcpy(t, code + codec->dims, sizeof(t));
+		lo = t[0];
+		step = t[1];
+		dot = lo * qq->qsum + step * qc;
 		if (codec->metric == QUANT_METRIC_L2)
-			return k->sq8_l2(qq->a, codec->step, code, codec->dims);
-		dot = qq->bias + k->sq8_dot(qq->a, code, codec->dims);
-		return codec->metric == QUANT_METRIC_IP ? -dot : 1.0f - dot;
+		{
+			/* |q|^2 - 2 <q, x> + |x|^2 */
+			double		xnorm2 = codec->dims * lo * lo + 2.0 * lo * step * t[2] +
+				step * step * t[3];
+
+			return (float) (qq->qnorm2 - 2.0 * dot + xnorm2);
+		}
+		return (float) (codec->metric == QUANT_METRIC_IP ? -dot : 1.0 - dot);
 	}
 	else
 	{

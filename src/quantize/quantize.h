@@ -5,11 +5,15 @@
  *	  full-precision vectors.
  *
  * Two codecs:
- *	- sq8: per-dimension scalar quantization to 8 bits.  Each dimension i
- *	  has a range [lo_i, lo_i + 255 * step_i] learnt from the rows present
- *	  when the index is built; a value is stored as the nearest of the 256
- *	  levels (clamped).  Code: dims bytes.  The query stays in float, so the
- *	  only error is the data's rounding (at most step_i / 2 per dimension).
+ *	- sq8: scalar quantization to 8 bits with a range per vector: x_i is
+ *	  stored as c_i, the nearest of 256 levels lo + step * c between the
+ *	  vector's own minimum and maximum.  Code: dims bytes, then lo, step,
+ *	  sum c_i and sum c_i^2 (floats), so a distance to a float query needs
+ *	  one pass, <q, c>.  Needing no training, it works the same for rows
+ *	  inserted long after CREATE INDEX and for indexes built on empty tables
+ *	  (a per-dimension range learnt at build time clamped later rows and
+ *	  had nothing to learn from on an empty table).  Error: at most step/2
+ *	  per dimension; integer data in a 0..255 range is coded exactly.
  *	- binary: RaBitQ-style 1-bit code.  A row x is centred on the mean c of
  *	  the build rows, r = x - c, then rotated by a fixed pseudo-random
  *	  orthogonal transform R (two rounds of random sign flips and a
@@ -27,8 +31,9 @@
  * (squared L2, -inner product, 1 - inner product of unit vectors); exact
  * re-ranking is the caller's job.
  *
- * The codec's parameters are a flat float array (quant_param_count floats)
- * that the index stores in its own pages; this module never touches pages.
+ * The binary codec's parameters (the centre) are a flat float array
+ * (quant_param_count floats) that the index stores in its own pages; this
+ * module never touches pages.  sq8 has none.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,8 +66,6 @@ typedef struct QuantCodec
 	int			code_bytes;
 	float	   *params;			/* quant_param_count() floats */
 	/* views into params */
-	float	   *lo;				/* sq8: per-dimension minimum */
-	float	   *step;			/* sq8: per-dimension step */
 	float	   *center;			/* binary: mean of the build rows */
 } QuantCodec;
 
@@ -71,8 +74,9 @@ typedef struct QuantQuery
 {
 	const QuantCodec *codec;
 	/* sq8 */
-	float	   *a;				/* L2: q - lo; IP/cosine: q * step */
-	float		bias;			/* IP/cosine: sum q * lo */
+	float	   *a;				/* the query */
+	double		qsum;			/* sum q_i */
+	double		qnorm2;			/* |q|^2 */
 	/* binary */
 	float	   *lut;			/* (padded / 8) x 256 partial sums */
 	float		vsum;			/* sum of rotated v */

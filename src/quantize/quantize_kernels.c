@@ -5,7 +5,7 @@
  *	  compiled with per-function target attributes (the library still runs
  *	  on any x86-64 CPU), selected at run time.
  *
- * The sq8 loops widen 8 code bytes at a time to floats and use FMA; the
+ * The sq8 loop widens 8 code bytes at a time to floats and uses FMA; the
  * binary lookup-table sum is a chain of dependent-free loads, which the
  * scalar version already runs at full speed with four accumulators.
  *
@@ -19,20 +19,6 @@
 #include <immintrin.h>
 #define HAVE_X86_QUANT_KERNELS 1
 #endif
-
-static float
-sq8_l2_scalar(const float *a, const float *step, const uint8 *code, int n)
-{
-	float		acc = 0.0f;
-
-	for (int i = 0; i < n; i++)
-	{
-		float		t = a[i] - step[i] * (float) code[i];
-
-		acc += t * t;
-	}
-	return acc;
-}
 
 static float
 sq8_dot_scalar(const float *w, const uint8 *code, int n)
@@ -65,7 +51,7 @@ lut_sum_scalar(const float *lut, const uint8 *code, int nbytes)
 	return (s0 + s1) + (s2 + s3);
 }
 
-static const QuantKernels kernels_scalar = {sq8_l2_scalar, sq8_dot_scalar, lut_sum_scalar};
+static const QuantKernels kernels_scalar = {sq8_dot_scalar, lut_sum_scalar};
 
 #ifdef HAVE_X86_QUANT_KERNELS
 
@@ -93,37 +79,6 @@ load8_codes(const uint8 *code)
 
 __attribute__((target("avx2,fma")))
 static float
-sq8_l2_avx2(const float *a, const float *step, const uint8 *code, int n)
-{
-	__m256		acc0 = _mm256_setzero_ps();
-	__m256		acc1 = _mm256_setzero_ps();
-	int			i = 0;
-	float		tail = 0.0f;
-
-	for (; i + 16 <= n; i += 16)
-	{
-		__m256		t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i), load8_codes(code + i),
-										  _mm256_loadu_ps(a + i));
-		__m256		t1 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i + 8), load8_codes(code + i + 8),
-										  _mm256_loadu_ps(a + i + 8));
-
-		acc0 = _mm256_fmadd_ps(t0, t0, acc0);
-		acc1 = _mm256_fmadd_ps(t1, t1, acc1);
-	}
-	for (; i + 8 <= n; i += 8)
-	{
-		__m256		t0 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i), load8_codes(code + i),
-										  _mm256_loadu_ps(a + i));
-
-		acc0 = _mm256_fmadd_ps(t0, t0, acc0);
-	}
-	if (i < n)
-		tail = sq8_l2_scalar(a + i, step + i, code + i, n - i);
-	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
-}
-
-__attribute__((target("avx2,fma")))
-static float
 sq8_dot_avx2(const float *w, const uint8 *code, int n)
 {
 	__m256		acc0 = _mm256_setzero_ps();
@@ -143,7 +98,7 @@ sq8_dot_avx2(const float *w, const uint8 *code, int n)
 	return hsum256(_mm256_add_ps(acc0, acc1)) + tail;
 }
 
-static const QuantKernels kernels_avx2 = {sq8_l2_avx2, sq8_dot_avx2, lut_sum_scalar};
+static const QuantKernels kernels_avx2 = {sq8_dot_avx2, lut_sum_scalar};
 #endif
 
 const QuantKernels *

@@ -13,8 +13,6 @@
 
 typedef struct QuantKernels
 {
-	/* sum_i (a[i] - step[i] * code[i])^2 */
-	float		(*sq8_l2) (const float *a, const float *step, const uint8 *code, int n);
 	/* sum_i w[i] * code[i] */
 	float		(*sq8_dot) (const float *w, const uint8 *code, int n);
 	/* sum_j lut[256 j + code[j]] */
