@@ -14,9 +14,9 @@
  * come from, so the hybrid text index can reuse them with embeddings.
  *
  * On disk (format version 1), after the common metapage (block 0):
- *	- codec pages (quantized indexes only): the codec's parameters (sq8:
- *	  per-dimension minimum and step; binary: the centre), as float arrays
- *	  in one codec tuple per page, chained from meta->codec_page;
+ *	- codec pages (binary only): the codec's parameters (the centre of the
+ *	  build rows), as float arrays in one codec tuple per page, chained from
+ *	  meta->codec_page;
  *	- an element tuple per indexed row: heap TID, level, deleted flag, the
  *	  TID of its neighbour tuple, then the vector data (below);
  *	- a neighbour tuple per element: (level + 2) * m slots of element TIDs,
@@ -29,13 +29,17 @@
  *	- none: the float4 vector (unit length for the cosine class); graph
  *	  distances are exact, so scans return them without re-ranking.  Up to
  *	  2,034 dimensions (the element must fit on a page).
- *	- sq8: the 8-bit code only (dims bytes); binary: the 1-bit code only
- *	  (dims rounded up to a power of two / 8 bytes, plus 8).  Traversal
- *	  compares the float query with codes; each round's candidates are then
+ *	- sq8 (the default): the 8-bit code only (dims bytes + 16: the vector's
+ *	  own range, so nothing is trained); binary: the 1-bit code only (dims
+ *	  rounded up to a power of two, / 8, + 8 bytes).  Traversal compares
+ *	  the float query with codes; each round's candidates are then
  *	  re-ranked with exact distances computed from the full-precision vector
  *	  read from the HEAP row (the table already holds it: storing it again
  *	  is what makes pgvector's indexes large).  That is also what lifts the
- *	  dimension limit: sq8 up to ~8,100 dimensions, binary up to 16,000.
+ *	  dimension limit: sq8 up to 8,120 dimensions, binary up to 16,000.
+ *	  Node-to-node distances (insert pruning, VACUUM repair) use the decoded
+ *	  sq8 vector, and for binary (which decodes to a direction only) the
+ *	  heap row's vector.
  *	- sq8 / binary on an expression index: the expression's value is not in
  *	  the heap row and re-evaluating it per candidate would be costly and
  *	  could be volatile, so such an index stores the float4 vector after the
