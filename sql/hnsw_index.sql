@@ -27,7 +27,7 @@ SET retrieval.ef_search = 1001;
 CREATE INDEX ON pts USING retrieval (v vector_l2_ops) WITH (m = 40, ef_construction = 60);
 CREATE INDEX ON pts USING retrieval (v vector_l2_ops) WITH (quantization = 'pq');
 
--- 'none' keeps float vectors in the index; the others use the default (sq8)
+-- 'none' (the default, here explicit) keeps float vectors in the index
 CREATE INDEX pts_l2 ON pts USING retrieval (v vector_l2_ops) WITH (m = 8, ef_construction = 32, quantization = 'none');
 CREATE INDEX pts_ip ON pts USING retrieval (v vector_ip_ops);
 CREATE INDEX pts_cos ON pts USING retrieval (v vector_cosine_ops);

@@ -102,7 +102,9 @@ DELETE FROM q WHERE id % 4 = 0;
 VACUUM q;
 SET retrieval.ef_search = 300;
 SELECT count(*) FROM (SELECT id FROM q WHERE id % 4 = 0 ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]') s;
-SELECT count(*) = (SELECT count(*) FROM q) AS all_reachable
+-- (inserts draw random levels: up to 0.2% of rows may be unreachable, see
+-- docs/architecture.md, "Reachability")
+SELECT (SELECT count(*) FROM q) - count(*) BETWEEN 0 AND 3 AS reachable
 FROM (SELECT id FROM q ORDER BY v <-> '[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]') s;
 RESET enable_seqscan;
 DROP INDEX q_sq8;

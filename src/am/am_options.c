@@ -45,9 +45,10 @@ retrieval_options_init(void)
 					  RETRIEVAL_DEFAULT_EF_CONSTRUCTION, RETRIEVAL_MIN_EF_CONSTRUCTION,
 					  RETRIEVAL_MAX_EF_CONSTRUCTION, AccessExclusiveLock);
 	/*
-	 * sq8 is the default: in docs/benchmarks.md it keeps the recall of
-	 * 'none' at every ef_search for less CPU per query and a quarter to a
-	 * half of the index size.
+	 * The default is the fastest mode at recall@10 >= 0.95 in
+	 * docs/benchmarks.md: 'none' (sq8 has the same recall and a half to a
+	 * quarter of the size, but pays ef_search heap fetches per round for
+	 * re-ranking).
 	 */
 	add_string_reloption(retrieval_relopt_kind, "quantization",
 						 "Compact code used for graph traversal: none, sq8 or binary",

@@ -71,7 +71,7 @@ typedef struct RetrievalOptions
 #define RETRIEVAL_DEFAULT_EF_CONSTRUCTION	64
 #define RETRIEVAL_MIN_EF_CONSTRUCTION		4
 #define RETRIEVAL_MAX_EF_CONSTRUCTION		1000
-#define RETRIEVAL_DEFAULT_QUANTIZATION		"sq8"
+#define RETRIEVAL_DEFAULT_QUANTIZATION		"none"
 
 /* am_options.c */
 extern void retrieval_options_init(void);

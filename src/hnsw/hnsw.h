@@ -26,10 +26,10 @@
  * TID of their element tuple.
  *
  * What an element stores, per quantization mode (HnswLayout):
- *	- none: the float4 vector (unit length for the cosine class); graph
+ *	- none (the default): the float4 vector (unit length for cosine); graph
  *	  distances are exact, so scans return them without re-ranking.  Up to
  *	  2,034 dimensions (the element must fit on a page).
- *	- sq8 (the default): the 8-bit code only (dims bytes + 16: the vector's
+ *	- sq8: the 8-bit code only (dims bytes + 16: the vector's
  *	  own range, so nothing is trained); binary: the 1-bit code only (dims
  *	  rounded up to a power of two, / 8, + 8 bytes).  Traversal compares
  *	  the float query with codes; each round's candidates are then
