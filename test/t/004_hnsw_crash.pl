@@ -241,7 +241,13 @@ sub check_all
 			  . "   FROM hnsw_element_info('$index', a.ctid)) "
 			  . "FROM items a WHERE a.id NOT IN (SELECT id FROM ($full) s)");
 
+		# XXX: 1-bit codes of 32 random uniform dimensions estimate distances
+		# so loosely that, even at ef_search 1000, a true top-10 row can miss
+		# the first round of candidates that gets re-ranked (seen once in 4
+		# runs).  binary is meant for high dimensions; here it must find at
+		# least 9 of each query's 10 (the other modes: all 10, in order).
 		my $bad = 0;
+		my $missed = 0;
 		for my $q (@queries)
 		{
 			my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY $col $op '$q' LIMIT 10) s";
@@ -249,11 +255,22 @@ sub check_all
 			my $want = $node->safe_psql('postgres', "$exact $knn");
 			if ($got ne $want)
 			{
+				my %got = map { $_ => 1 } split /,/, $got;
+				my $miss = grep { !$got{$_} } split /,/, $want;
+				$missed = $miss if $miss > $missed;
 				$bad++;
 				diag "$index $when: index top-10 $got, exact $want";
 			}
 		}
-		is($bad, 0, "$index: top-10 of " . scalar(@queries) . " queries = exact top-10 $when");
+		if ($index eq 'items_bin')
+		{
+			cmp_ok($missed, '<=', 1, "$index: top-10 of " . scalar(@queries)
+				  . " queries miss at most 1 exact top-10 row each $when");
+		}
+		else
+		{
+			is($bad, 0, "$index: top-10 of " . scalar(@queries) . " queries = exact top-10 $when");
+		}
 	}
 
 	# the tracker's acknowledged commits, through the index
