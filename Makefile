@@ -45,7 +45,13 @@ HNSW_OBJS = \
 	src/hnsw/hnsw_scan.o \
 	src/hnsw/hnsw_vacuum.o \
 	src/hnsw/hnsw_cost.o \
-	src/hnsw/hnsw_settings.o
+	src/hnsw/hnsw_settings.o \
+	$(QUANT_OBJS)
+
+# vector codecs of the HNSW graph (src/quantize/)
+QUANT_OBJS = \
+	src/quantize/quantize.o \
+	src/quantize/quantize_kernels.o
 
 # ---- embed: in-database embedding engine (src/embed/) ----
 EMBED_OBJS = \

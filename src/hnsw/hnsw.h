@@ -14,14 +14,40 @@
  * come from, so the hybrid text index can reuse them with embeddings.
  *
  * On disk (format version 1), after the common metapage (block 0):
+ *	- codec pages (binary only): the codec's parameters (the centre of the
+ *	  build rows), as float arrays in one codec tuple per page, chained from
+ *	  meta->codec_page;
  *	- an element tuple per indexed row: heap TID, level, deleted flag, the
- *	  TID of its neighbour tuple, and the vector (float4, unit length for
- *	  the cosine class);
+ *	  TID of its neighbour tuple, then the vector data (below);
  *	- a neighbour tuple per element: (level + 2) * m slots of element TIDs,
  *	  2m for layer 0 then m for each upper layer; unused slots are invalid.
  * An element and its neighbour tuple share a page whenever they fit, so
  * expanding a node costs one buffer access.  Elements are identified by the
  * TID of their element tuple.
+ *
+ * What an element stores, per quantization mode (HnswLayout):
+ *	- none (the default): the float4 vector (unit length for cosine); graph
+ *	  distances are exact, so scans return them without re-ranking.  Up to
+ *	  2,034 dimensions (the element must fit on a page).
+ *	- sq8: the 8-bit code only (dims bytes + 16: the vector's
+ *	  own range, so nothing is trained); binary: the 1-bit code only (dims
+ *	  rounded up to a power of two, / 8, + 8 bytes).  Traversal compares
+ *	  the float query with codes; each round's candidates are then
+ *	  re-ranked with exact distances computed from the full-precision vector
+ *	  read from the HEAP row (the table already holds it: storing it again
+ *	  is what makes pgvector's indexes large).  That is also what lifts the
+ *	  dimension limit: sq8 up to 8,120 dimensions, binary up to 16,000.
+ *	  Node-to-node distances (insert pruning, VACUUM repair) use the decoded
+ *	  sq8 vector, and for binary (which decodes to a direction only) the
+ *	  heap row's vector.
+ *	- sq8 / binary on an expression index: the expression's value is not in
+ *	  the heap row and re-evaluating it per candidate would be costly and
+ *	  could be volatile, so such an index stores the float4 vector after the
+ *	  code and re-ranks from it (flag HNSW_META_VECTORS_IN_INDEX); its
+ *	  dimension limit is then the 'none' one.
+ * The metapage fields added for quantization come after the version-1
+ * ones and are zero in indexes created by 0.1.0, which read as 'none' with
+ * vectors in the index: the format version did not change.
  *
  * Distances inside the graph are "ordering distances": squared L2 for
  * <->, negative inner product for <#>, 1 - dot product of unit vectors for
@@ -43,6 +69,7 @@
 
 #include "../am/retrieval_am.h"
 #include "../page/index_page.h"
+#include "../quantize/quantize.h"
 
 #define HNSW_FORMAT_VERSION		1
 #define HNSW_MAX_LEVEL			15
@@ -71,7 +98,15 @@ typedef struct HnswMetaData
 	int16		entry_level;	/* -1 when the graph is empty */
 	ItemPointerData entry;		/* entry point element, invalid when empty */
 	BlockNumber insert_page;	/* last page: where inserts try first */
+	/* quantization (zero in indexes created by 0.1.0: none) */
+	uint16		quantization;	/* QuantKind */
+	uint16		flags;			/* HNSW_META_* */
+	BlockNumber codec_page;		/* first codec page, or 0 (none) */
+	uint32		codec_rows;		/* rows the codec was trained on */
 } HnswMetaData;
+
+/* quantized index that keeps float vectors after the codes (expressions) */
+#define HNSW_META_VECTORS_IN_INDEX	0x0001
 
 typedef struct HnswElementTupleData
 {
@@ -86,8 +121,34 @@ typedef struct HnswElementTupleData
 
 typedef HnswElementTupleData *HnswElementTuple;
 
-#define HNSW_ELEMENT_TUPLE_SIZE(dims) \
-	MAXALIGN(offsetof(HnswElementTupleData, vec) + sizeof(float) * (dims))
+/* What an element tuple holds after its header (see the design notes). */
+typedef struct HnswLayout
+{
+	int			dims;
+	QuantKind	quant;
+	bool		has_vector;		/* float4 vector first in vec[] */
+	int			code_bytes;		/* then the code (0 for none) */
+	Size		element_size;
+} HnswLayout;
+
+extern void hnsw_layout_init(HnswLayout *layout, int dims, QuantKind quant, bool has_vector);
+extern void hnsw_layout_from_meta(HnswLayout *layout, const HnswMetaData *meta);
+
+static inline uint8 *
+hnsw_element_code(HnswElementTuple etup, const HnswLayout *layout)
+{
+	return (uint8 *) (etup->vec + (layout->has_vector ? layout->dims : 0));
+}
+
+/* Codec pages hold one of these each. */
+#define HNSW_CODEC_TUPLE		3
+typedef struct HnswCodecTupleData
+{
+	uint8		type;			/* HNSW_CODEC_TUPLE */
+	uint8		unused[3];
+	uint32		count;			/* floats in this tuple */
+	float		values[FLEXIBLE_ARRAY_MEMBER];
+} HnswCodecTupleData;
 
 typedef struct HnswNeighborTupleData
 {
@@ -225,8 +286,11 @@ extern bool hnsw_prepare_vector(HnswMetric metric, const float *in, float *out, 
  * ------------------------------------------------------------------------
  */
 extern void hnsw_meta_read(Relation index, HnswMetaData *meta);
-extern void hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric);
-extern int	hnsw_max_dims(int m);
+extern void hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric,
+								QuantKind quant, uint16 flags);
+extern int	hnsw_max_dims(QuantKind quant, bool has_vector);
+extern QuantCodec *hnsw_codec_read(Relation index, const HnswMetaData *meta);
+extern BlockNumber hnsw_codec_write(Relation index, ForkNumber fork, const QuantCodec *codec);
 extern Size hnsw_page_capacity(void);
 
 /* both tuples of an element on one page? */
@@ -246,6 +310,7 @@ extern bool hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer
 								   int *level);
 extern void hnsw_disk_graph_destroy(HnswDiskGraph *dg);
 extern const float *hnsw_disk_node_vector(HnswDiskGraph *dg, HnswNode node);
+extern const QuantCodec *hnsw_disk_graph_codec(HnswDiskGraph *dg);
 
 extern void hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta,
 									 const float *vec, int level, int ef,

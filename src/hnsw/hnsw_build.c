@@ -68,6 +68,8 @@ typedef struct HnswBuildState
 	int			dims;
 	int			m;
 	int			ef_construction;
+	QuantCodec *codec;			/* NULL for none; trained in write_graph() */
+	HnswLayout	layout;
 
 	BuildElement *elements;
 	uint32		nelements;
@@ -451,11 +453,51 @@ new_build_page(Relation index, ForkNumber fork)
 	return buf;
 }
 
+/*
+ * Store the codec's parameters on pages after the metapage and point the
+ * metapage at them.
+ */
+static void
+write_codec(Relation index, ForkNumber fork, const QuantCodec *codec, int64 rows)
+{
+	BlockNumber first = hnsw_codec_write(index, fork, codec);
+	Buffer		metabuf = ReadBufferExtended(index, fork, RETRIEVAL_META_BLKNO, RBM_NORMAL, NULL);
+	HnswMetaData *meta;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta = (HnswMetaData *) PageGetContents(BufferGetPage(metabuf));
+	meta->codec_page = first;
+	meta->codec_rows = (uint32) Min(rows, (int64) PG_UINT32_MAX);
+	MarkBufferDirty(metabuf);
+	UnlockReleaseBuffer(metabuf);
+}
+
+/*
+ * Train the codec on the rows in memory (all rows, unless the build ran
+ * out of maintenance_work_mem: then the rows read so far), then write it.
+ */
+static void
+train_and_write_codec(HnswBuildState *bs)
+{
+	QuantTrainer *trainer = quant_trainer_create(bs->codec);
+	int64		rows;
+
+	for (uint32 i = 0; i < bs->nelements; i++)
+		quant_trainer_add(trainer, elem_vec(bs, i));
+	rows = quant_trainer_finish(trainer, bs->codec);
+	if (rows == 0 && bs->codec->kind == QUANT_BINARY && bs->metric != HNSW_METRIC_COSINE)
+		ereport(NOTICE,
+				(errmsg("binary codes of index \"%s\" are not centred because the table is empty",
+						RelationGetRelationName(bs->index)),
+				 errhint("REINDEX after loading the data so that the centre is learnt from it.")));
+	write_codec(bs->index, MAIN_FORKNUM, bs->codec, rows);
+}
+
 static void
 write_graph(HnswBuildState *bs)
 {
 	Relation	index = bs->index;
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(bs->dims);
+	Size		esize = bs->layout.element_size;
 	HnswElementTuple etup = palloc0(esize);
 	HnswNeighborTuple ntup = palloc0(HNSW_NEIGHBOR_TUPLE_SIZE(HNSW_MAX_LEVEL, bs->m));
 	Buffer		buf = InvalidBuffer;
@@ -465,6 +507,8 @@ write_graph(HnswBuildState *bs)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE_PAGES);
 	connect_orphans(bs);
+	if (bs->codec)
+		train_and_write_codec(bs);
 
 	/* pass 1: tuples, with neighbour slots still empty */
 	for (uint32 i = 0; i < bs->nelements; i++)
@@ -501,7 +545,10 @@ write_graph(HnswBuildState *bs)
 		etup->level = el->level;
 		etup->heaptid = el->heaptid;
 		etup->neighbortid = el->neighbortid;
-		memcpy(etup->vec, elem_vec(bs, i), sizeof(float) * bs->dims);
+		if (bs->layout.has_vector)
+			memcpy(etup->vec, elem_vec(bs, i), sizeof(float) * bs->dims);
+		if (bs->codec)
+			quant_encode(bs->codec, elem_vec(bs, i), hnsw_element_code(etup, &bs->layout));
 
 		memset(ntup, 0, nsize);
 		ntup->type = HNSW_NEIGHBOR_TUPLE;
@@ -663,33 +710,78 @@ index_dimensions(Relation index)
 
 static void
 init_meta_page(Relation index, ForkNumber fork, int dims, int m, int ef_construction,
-			   HnswMetric metric)
+			   HnswMetric metric, QuantKind quant, bool has_vector)
 {
 	Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
 
 	Assert(BufferGetBlockNumber(buf) == RETRIEVAL_META_BLKNO);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	hnsw_meta_init_page(BufferGetPage(buf), dims, m, ef_construction, metric);
+	hnsw_meta_init_page(BufferGetPage(buf), dims, m, ef_construction, metric, quant,
+						quant != QUANT_NONE && has_vector ? HNSW_META_VECTORS_IN_INDEX : 0);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 }
 
-static void
-check_options(Relation index, int dims, int m, int ef_construction)
+/* The quantization option, checked again (the reloption validator did it). */
+static QuantKind
+index_quantization(Relation index)
 {
-	int			max_dims = hnsw_max_dims(m);
+	bool		ok;
+	QuantKind	kind = quant_kind_from_name(retrieval_option_quantization(index), &ok);
 
-	(void) index;
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for quantization option: \"%s\"",
+						retrieval_option_quantization(index))));
+	return kind;
+}
+
+/*
+ * Re-ranking reads full-precision vectors from the heap row, which only
+ * holds them for a plain column: an expression index keeps them in the
+ * index (see hnsw.h).
+ */
+static bool
+index_keeps_vectors(Relation index)
+{
+	return index->rd_index->indkey.values[0] == 0;
+}
+
+static void
+check_options(Relation index, int dims, int m, int ef_construction, QuantKind quant,
+			  bool has_vector)
+{
+	int			max_dims = hnsw_max_dims(quant, has_vector);
+
 	if (ef_construction < 2 * m)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ef_construction must be greater than or equal to 2 * m"),
 				 errdetail("m is %d and ef_construction is %d.", m, ef_construction)));
 	if (dims > max_dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("column cannot have more than %d dimensions for an HNSW index with m = %d",
-						max_dims, m)));
+	{
+		if (quant == QUANT_NONE)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("column cannot have more than %d dimensions for an HNSW index with quantization = 'none'",
+							max_dims),
+					 errhint("Use quantization = 'sq8' (up to %d dimensions) or 'binary' (up to %d), which keep compact codes in the index and re-rank with the table's vectors.",
+							 hnsw_max_dims(QUANT_SQ8, false), hnsw_max_dims(QUANT_BINARY, false))));
+		else if (has_vector && dims <= hnsw_max_dims(quant, false))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("expression index cannot have more than %d dimensions for an HNSW index with quantization = '%s'",
+							max_dims, quant_kind_name(quant)),
+					 errdetail("An expression index stores full-precision vectors for re-ranking."),
+					 errhint("Index a vector column instead of an expression.")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("column cannot have more than %d dimensions for an HNSW index with quantization = '%s'",
+							max_dims, quant_kind_name(quant))));
+	}
+	(void) index;
 }
 
 IndexBuildResult *
@@ -716,11 +808,15 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.dims = index_dimensions(index);
 	bs.m = bs.graph.m;
 	bs.ef_construction = retrieval_option_ef_construction(index);
+	hnsw_layout_init(&bs.layout, bs.dims, index_quantization(index), index_keeps_vectors(index));
 	bs.entry = -1;
 	pg_prng_seed(&bs.prng, UINT64CONST(0x5245545249455641));
 	bs.visit_tag = 1;
 	bs.memory_limit = (Size) maintenance_work_mem * 1024;
-	check_options(index, bs.dims, bs.m, bs.ef_construction);
+	check_options(index, bs.dims, bs.m, bs.ef_construction, bs.layout.quant,
+				  index_keeps_vectors(index));
+	if (bs.layout.quant != QUANT_NONE)
+		bs.codec = quant_codec_create(bs.layout.quant, (QuantMetric) bs.metric, bs.dims, NULL);
 
 	bs.graph_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build graph",
 											 ALLOCSET_DEFAULT_SIZES);
@@ -733,7 +829,8 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.cands = palloc(sizeof(HnswCandidate) * maxcands);
 	bs.selected = palloc(sizeof(HnswNode) * maxcands);
 
-	init_meta_page(index, MAIN_FORKNUM, bs.dims, bs.m, bs.ef_construction, bs.metric);
+	init_meta_page(index, MAIN_FORKNUM, bs.dims, bs.m, bs.ef_construction, bs.metric,
+				   bs.layout.quant, index_keeps_vectors(index));
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_BUILD_GRAPH);
 	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
@@ -758,8 +855,14 @@ hnsw_buildempty(Relation index)
 	int			dims = index_dimensions(index);
 	int			m = retrieval_option_m(index);
 	int			ef_construction = retrieval_option_ef_construction(index);
+	QuantKind	quant = index_quantization(index);
+	HnswMetric	metric = hnsw_metric_for_index(index);
 
-	check_options(index, dims, m, ef_construction);
-	init_meta_page(index, INIT_FORKNUM, dims, m, ef_construction, hnsw_metric_for_index(index));
+	check_options(index, dims, m, ef_construction, quant, index_keeps_vectors(index));
+	init_meta_page(index, INIT_FORKNUM, dims, m, ef_construction, metric, quant,
+				   index_keeps_vectors(index));
+	if (quant != QUANT_NONE)
+		write_codec(index, INIT_FORKNUM,
+					quant_codec_create(quant, (QuantMetric) metric, dims, NULL), 0);
 	retrieval_log_build(index, INIT_FORKNUM);
 }

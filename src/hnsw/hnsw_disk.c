@@ -19,11 +19,15 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "common/hashfn.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 
+#include "../vector/vector.h"
 #include "hnsw.h"
 
 /* ------------------------------------------------------------------------
@@ -32,7 +36,8 @@
  */
 
 void
-hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric)
+hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric metric,
+					QuantKind quant, uint16 flags)
 {
 	HnswMetaData *meta;
 
@@ -49,6 +54,10 @@ hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric 
 	meta->entry_level = -1;
 	ItemPointerSetInvalid(&meta->entry);
 	meta->insert_page = InvalidBlockNumber;
+	meta->quantization = quant;
+	meta->flags = flags;
+	meta->codec_page = 0;
+	meta->codec_rows = 0;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaData)) - (char *) page;
 }
 
@@ -73,20 +82,155 @@ hnsw_page_capacity(void)
 		MAXALIGN(sizeof(RetrievalPageOpaqueData)) - sizeof(ItemIdData);
 }
 
+void
+hnsw_layout_init(HnswLayout *layout, int dims, QuantKind quant, bool has_vector)
+{
+	layout->dims = dims;
+	layout->quant = quant;
+	layout->has_vector = quant == QUANT_NONE || has_vector;
+	layout->code_bytes = quant_code_bytes(quant, dims);
+	layout->element_size = MAXALIGN(offsetof(HnswElementTupleData, vec) +
+									(layout->has_vector ? sizeof(float) * dims : 0) +
+									layout->code_bytes);
+}
+
+void
+hnsw_layout_from_meta(HnswLayout *layout, const HnswMetaData *meta)
+{
+	hnsw_layout_init(layout, meta->dims, (QuantKind) meta->quantization,
+					 (meta->flags & HNSW_META_VECTORS_IN_INDEX) != 0);
+}
+
 /*
  * Largest dimension count whose element tuple fits on a page.  The
  * neighbour tuple goes to the same page when both fit, else to the next
  * page (then expanding that element costs two buffer accesses).
  */
 int
-hnsw_max_dims(int m)
+hnsw_max_dims(QuantKind quant, bool has_vector)
 {
-	int			dims = (int) ((hnsw_page_capacity() - offsetof(HnswElementTupleData, vec)) / sizeof(float));
+	int			lo = 0;
+	int			hi = VECTOR_MAX_DIM_FOR_HNSW;
 
-	(void) m;
-	while (dims > 0 && HNSW_ELEMENT_TUPLE_SIZE(dims) > hnsw_page_capacity())
-		dims--;
-	return Min(dims, VECTOR_MAX_DIM_FOR_HNSW);
+	/* the element size grows with dims: largest that fits, by bisection */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi + 1) / 2;
+		HnswLayout	layout;
+
+		hnsw_layout_init(&layout, mid, quant, has_vector);
+		if (layout.element_size <= hnsw_page_capacity())
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* ------------------------------------------------------------------------
+ * Codec pages
+ * ------------------------------------------------------------------------
+ */
+
+static int
+codec_floats_per_page(void)
+{
+	Size		room = hnsw_page_capacity() - MAXALIGN(offsetof(HnswCodecTupleData, values));
+
+	/* whole MAXALIGN units, so the aligned tuple size still fits */
+	return (int) ((room & ~((Size) MAXIMUM_ALIGNOF - 1)) / sizeof(float));
+}
+
+/*
+ * Write the codec's parameters on new pages of fork (during a build: no
+ * WAL here, the build logs every page at the end); return the first block.
+ */
+BlockNumber
+hnsw_codec_write(Relation index, ForkNumber fork, const QuantCodec *codec)
+{
+	int			total = quant_param_count(codec->kind, codec->dims);
+	int			per_page = codec_floats_per_page();
+	HnswCodecTupleData *tup = palloc0(hnsw_page_capacity());
+	BlockNumber first = InvalidBlockNumber;
+	Buffer		prev = InvalidBuffer;
+
+	for (int done = 0; done < total; done += per_page)
+	{
+		int			n = Min(per_page, total - done);
+		Size		size = MAXALIGN(offsetof(HnswCodecTupleData, values) + sizeof(float) * n);
+		Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		retrieval_page_init(page, RETRIEVAL_PAGE_HNSW);
+		tup->type = HNSW_CODEC_TUPLE;
+		tup->count = n;
+		memcpy(tup->values, codec->params + done, sizeof(float) * n);
+		if (PageAddItem(page, (Item) tup, size, FirstOffsetNumber, false, false) != FirstOffsetNumber)
+			elog(ERROR, "failed to add codec tuple to index \"%s\"", RelationGetRelationName(index));
+		MarkBufferDirty(buf);
+		if (BufferIsValid(prev))
+		{
+			RetrievalPageGetOpaque(BufferGetPage(prev))->next = BufferGetBlockNumber(buf);
+			UnlockReleaseBuffer(prev);
+		}
+		else
+			first = BufferGetBlockNumber(buf);
+		prev = buf;
+	}
+	if (BufferIsValid(prev))
+		UnlockReleaseBuffer(prev);
+	pfree(tup);
+	return first;
+}
+
+/* The index's codec, read from its codec pages (NULL for 'none'). */
+QuantCodec *
+hnsw_codec_read(Relation index, const HnswMetaData *meta)
+{
+	QuantKind	kind = (QuantKind) meta->quantization;
+	int			total = quant_param_count(kind, meta->dims);
+	float	   *params;
+	int			got = 0;
+	BlockNumber blkno = meta->codec_page;
+
+	if (kind == QUANT_NONE)
+		return NULL;
+	params = palloc(sizeof(float) * total);
+	while (got < total)
+	{
+		Buffer		buf;
+		Page		page;
+		HnswCodecTupleData *tup;
+		ItemId		iid;
+
+		if (blkno == RETRIEVAL_META_BLKNO || !BlockNumberIsValid(blkno) ||
+			blkno >= RelationGetNumberOfBlocks(index))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has an invalid codec page reference %u",
+							RelationGetRelationName(index), blkno),
+					 errhint("REINDEX the index.")));
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		iid = PageGetMaxOffsetNumber(page) >= FirstOffsetNumber ?
+			PageGetItemId(page, FirstOffsetNumber) : NULL;
+		tup = iid && ItemIdIsNormal(iid) ? (HnswCodecTupleData *) PageGetItem(page, iid) : NULL;
+		if (tup == NULL || tup->type != HNSW_CODEC_TUPLE || tup->count > (uint32) (total - got) ||
+			tup->count == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has an invalid codec page %u",
+							RelationGetRelationName(index), blkno),
+					 errhint("REINDEX the index.")));
+		memcpy(params + got, tup->values, sizeof(float) * tup->count);
+		got += tup->count;
+		blkno = RetrievalPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+	}
+	return quant_codec_create(kind, (QuantMetric) meta->metric, meta->dims, params);
 }
 
 /* ------------------------------------------------------------------------
@@ -128,6 +272,13 @@ struct HnswDiskGraph
 	int			dims;
 	bool		keep_vectors;
 	const float *query;
+	HnswLayout	layout;
+	QuantCodec *codec;			/* NULL for none */
+	QuantQuery	qquery;			/* query prepared for the codec */
+	/* binary codes decode poorly: node vectors come from the heap rows */
+	Relation	heap;
+	IndexFetchTableData *fetch;
+	TupleTableSlot *slot;
 	uint32		visit_epoch;
 	uint32		query_epoch;
 	MemoryContext context;
@@ -169,6 +320,47 @@ tuple_at(Relation index, Page page, ItemPointer tid, uint8 type)
 }
 
 /*
+ * The full-precision vector of a heap row, for node-to-node distances.
+ * Any version of the row will do (an HOT chain shares the indexed value),
+ * so SnapshotAny; false when the row is gone.
+ */
+static bool
+heap_vector(HnswDiskGraph *dg, ItemPointer heaptid, float *out)
+{
+	ItemPointerData tid = *heaptid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		isnull;
+	Datum		value;
+	Vector	   *v;
+	bool		ok;
+
+	if (!ItemPointerIsValid(&tid))
+		return false;
+	if (dg->fetch == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(dg->context);
+
+		dg->fetch = table_index_fetch_begin(dg->heap);
+		dg->slot = table_slot_create(dg->heap, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	if (!table_index_fetch_tuple(dg->fetch, &tid, SnapshotAny, dg->slot, &call_again, &all_dead))
+		return false;
+	value = slot_getattr(dg->slot, dg->index->rd_index->indkey.values[0], &isnull);
+	ok = !isnull;
+	if (ok)
+	{
+		v = DatumGetVector(value);
+		ok = v->dim == dg->dims && hnsw_prepare_vector(dg->metric, v->x, out, v->dim);
+		if ((Pointer) v != DatumGetPointer(value))
+			pfree(v);
+	}
+	ExecClearTuple(dg->slot);
+	return ok;
+}
+
+/*
  * Read node's element tuple into its entry: header always, vector copied
  * when wanted; the query distance is computed while the page is locked so
  * scans never copy vectors.
@@ -180,6 +372,7 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 	Buffer		buf;
 	Page		page;
 	HnswElementTuple etup;
+	bool		from_heap = false;
 
 	hnsw_node_to_tid(entry->key, &tid);
 	if (!BlockNumberIsValid(ItemPointerGetBlockNumberNoCheck(&tid)) ||
@@ -197,15 +390,29 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 	entry->neighbortid = etup->neighbortid;
 	if (dg->query)
 	{
-		entry->distance = hnsw_distance(dg->metric, dg->query, etup->vec, dg->dims);
+		if (dg->codec)
+			entry->distance = quant_query_distance(&dg->qquery,
+												   hnsw_element_code(etup, &dg->layout));
+		else
+			entry->distance = hnsw_distance(dg->metric, dg->query, etup->vec, dg->dims);
 		entry->distance_epoch = dg->query_epoch;
 	}
 	if (want_vector && entry->vec == NULL)
 	{
 		entry->vec = MemoryContextAlloc(dg->context, sizeof(float) * dg->dims);
-		memcpy(entry->vec, etup->vec, sizeof(float) * dg->dims);
+		if (dg->layout.has_vector)
+			memcpy(entry->vec, etup->vec, sizeof(float) * dg->dims);
+		else
+		{
+			/* decoded now; replaced by the heap row's vector below if there is one */
+			quant_decode(dg->codec, hnsw_element_code(etup, &dg->layout), entry->vec);
+			from_heap = dg->heap != NULL;
+		}
 	}
 	UnlockReleaseBuffer(buf);
+	/* the heap is read with no index page locked */
+	if (from_heap)
+		(void) heap_vector(dg, &entry->heaptid, entry->vec);
 }
 
 static DiskNode *
@@ -232,6 +439,7 @@ disk_query_distance(HnswGraph *graph, HnswNode node)
 
 	if (entry->distance_epoch == dg->query_epoch)
 		return entry->distance;
+	/* a cached vector is exact, or decoded (as good as the code) */
 	if (entry->vec)
 		entry->distance = hnsw_distance(dg->metric, dg->query, entry->vec, dg->dims);
 	else
@@ -341,6 +549,22 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->metric = (HnswMetric) meta->metric;
 	dg->dims = meta->dims;
 	dg->keep_vectors = keep_vectors;
+	hnsw_layout_from_meta(&dg->layout, meta);
+	{
+		MemoryContext old = MemoryContextSwitchTo(context);
+
+		dg->codec = hnsw_codec_read(index, meta);
+		MemoryContextSwitchTo(old);
+	}
+
+	/*
+	 * Inserts and VACUUM compare nodes with each other (neighbour pruning,
+	 * repair searches).  An sq8 code decodes to within half a step per
+	 * dimension, but a binary code only keeps a direction: there the
+	 * heap row's vector is used (the caller holds a lock on the table).
+	 */
+	if (keep_vectors && dg->codec && dg->codec->kind == QUANT_BINARY && !dg->layout.has_vector)
+		dg->heap = table_open(index->rd_index->indrelid, AccessShareLock);
 	dg->visit_epoch = 1;
 	dg->query_epoch = 1;
 	dg->context = context;
@@ -359,6 +583,20 @@ hnsw_disk_graph_set_query(HnswDiskGraph *dg, const float *query)
 {
 	dg->query = query;
 	dg->query_epoch++;
+	if (dg->codec)
+	{
+		MemoryContext old = MemoryContextSwitchTo(dg->context);
+
+		quant_query_free(&dg->qquery);
+		quant_query_prepare(dg->codec, query, &dg->qquery);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+const QuantCodec *
+hnsw_disk_graph_codec(HnswDiskGraph *dg)
+{
+	return dg->codec;
 }
 
 /* Heap TID and level of a node; false if VACUUM has deleted it. */
@@ -379,6 +617,12 @@ hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer heaptid, in
 void
 hnsw_disk_graph_destroy(HnswDiskGraph *dg)
 {
+	if (dg->slot)
+		ExecDropSingleTupleTableSlot(dg->slot);
+	if (dg->fetch)
+		table_index_fetch_end(dg->fetch);
+	if (dg->heap)
+		table_close(dg->heap, AccessShareLock);
 	MemoryContextDelete(dg->context);
 }
 

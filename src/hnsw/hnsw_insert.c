@@ -36,18 +36,19 @@
  * element's node id and set *neighbortid.
  */
 static HnswNode
-place_element(Relation index, const HnswMetaData *meta, const float *vec, int level,
-			  ItemPointer heaptid, HnswNode **neighbors, const int *counts,
-			  ItemPointer neighbortid, bool building)
+place_element(Relation index, const HnswMetaData *meta, const QuantCodec *codec,
+			  const float *vec, int level, ItemPointer heaptid, HnswNode **neighbors,
+			  const int *counts, ItemPointer neighbortid, bool building)
 {
 	int			m = meta->m;
-	Size		esize = HNSW_ELEMENT_TUPLE_SIZE(meta->dims);
+	HnswLayout	layout;
+	Size		esize;
 	Size		nsize = HNSW_NEIGHBOR_TUPLE_SIZE(level, m);
-	HnswElementTuple etup = palloc0(esize);
+	HnswElementTuple etup;
 	HnswNeighborTuple ntup = palloc0(nsize);
 	BlockNumber blkno = meta->insert_page;
-	bool		together = hnsw_tuples_fit_together(esize, nsize);
-	Size		needed = together ? esize + nsize + sizeof(ItemIdData) : esize;
+	bool		together;
+	Size		needed;
 	Buffer		buf = InvalidBuffer;
 	Buffer		nbuf = InvalidBuffer;
 	RetrievalPageWrite write;
@@ -57,6 +58,12 @@ place_element(Relation index, const HnswMetaData *meta, const float *vec, int le
 	BlockNumber last_block;
 	OffsetNumber eoff;
 	ItemPointerData etid;
+
+	hnsw_layout_from_meta(&layout, meta);
+	esize = layout.element_size;
+	etup = palloc0(esize);
+	together = hnsw_tuples_fit_together(esize, nsize);
+	needed = together ? esize + nsize + sizeof(ItemIdData) : esize;
 
 	/* try the insert page, else add a page */
 	if (BlockNumberIsValid(blkno) && blkno < RelationGetNumberOfBlocks(index))
@@ -100,7 +107,10 @@ place_element(Relation index, const HnswMetaData *meta, const float *vec, int le
 	etup->level = level;
 	etup->heaptid = *heaptid;
 	etup->neighbortid = *neighbortid;
-	memcpy(etup->vec, vec, sizeof(float) * meta->dims);
+	if (layout.has_vector)
+		memcpy(etup->vec, vec, sizeof(float) * meta->dims);
+	if (codec)
+		quant_encode(codec, vec, hnsw_element_code(etup, &layout));
 
 	ntup->type = HNSW_NEIGHBOR_TUPLE;
 	ntup->count = (level + 2) * m;
@@ -238,8 +248,8 @@ hnsw_insert_vector(Relation index, const float *raw, int dims, ItemPointer heap_
 	knew_entry = ItemPointerIsValid(&meta.entry);
 	hnsw_disk_find_neighbors(dg, &meta, vec, level, meta.ef_construction, neighbors, counts);
 
-	node = place_element(index, &meta, vec, level, heap_tid, neighbors, counts, &neighbortid,
-						 building);
+	node = place_element(index, &meta, hnsw_disk_graph_codec(dg), vec, level, heap_tid,
+						 neighbors, counts, &neighbortid, building);
 	link_element(index, dg, &meta, node, level, neighbors, counts, building);
 
 	if ((!knew_entry || level > meta.entry_level) &&

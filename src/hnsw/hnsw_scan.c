@@ -12,14 +12,24 @@
  * met whenever k rows qualify.  Each round is sorted; across rounds a row
  * can come slightly out of order (as with pgvector's relaxed_order).
  *
- * Distances are exact (vectors are stored in full precision), so the
- * executor does not recheck the ORDER BY values.
+ * With quantization = 'none', graph distances are exact.  With sq8 or
+ * binary, the graph compares codes, so each round's candidates are
+ * re-ranked before they are returned: the exact distance is computed from
+ * the full-precision vector of the heap row (fetched by TID with the
+ * scan's snapshot; a row the snapshot cannot see is dropped, as the
+ * executor would drop it) or, for expression indexes, from the vector kept
+ * in the index (see hnsw.h).  Either way the ORDER BY values returned are
+ * exact and the executor does not recheck them; it could not anyway: code
+ * distances are no lower bound of true distances, which
+ * xs_recheckorderby would require.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/relscan.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
@@ -41,6 +51,15 @@ typedef struct HnswScanOpaqueData
 	int			nbatch;
 	int			next;
 	int			ef;
+
+	/* re-ranking (quantized indexes) */
+	bool		rerank;
+	bool		from_heap;		/* else from vectors in the index */
+	MemoryContext scan_context; /* lives until endscan: fetch and slot */
+	MemoryContext rerank_context;	/* reset per round */
+	IndexFetchTableData *fetch;
+	TupleTableSlot *slot;
+	float	   *exact;			/* a heap vector, prepared */
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -53,6 +72,9 @@ hnsw_beginscan(Relation index, int nkeys, int norderbys)
 
 	so->context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw scan",
 										ALLOCSET_DEFAULT_SIZES);
+	so->scan_context = CurrentMemoryContext;
+	so->rerank_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw rerank",
+											   ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
 	/* the AM owns the ORDER BY value arrays it fills */
 	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
@@ -103,7 +125,93 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 		so->has_query = hnsw_prepare_vector((HnswMetric) so->meta.metric, q->x, so->query, q->dim);
 	}
 	so->ef = hnsw_ef_search;
+	so->rerank = so->meta.quantization != QUANT_NONE;
+	so->from_heap = so->rerank && !(so->meta.flags & HNSW_META_VECTORS_IN_INDEX);
+	so->exact = palloc(sizeof(float) * so->meta.dims);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Exact ordering distance of a candidate from its heap row; false when the
+ * scan's snapshot sees no version of the row.
+ */
+static bool
+heap_distance(IndexScanDesc scan, HnswScanOpaque so, ItemPointer heaptid, float *distance)
+{
+	ItemPointerData tid = *heaptid;
+	bool		call_again = false;
+	bool		all_dead = false;
+	bool		isnull;
+	Datum		value;
+	Vector	   *v;
+	bool		found;
+
+	if (so->fetch == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(so->scan_context);
+
+		if (scan->heapRelation == NULL)
+			elog(ERROR, "HNSW re-ranking needs the heap relation");
+		so->fetch = table_index_fetch_begin(scan->heapRelation);
+		so->slot = table_slot_create(scan->heapRelation, NULL);
+		MemoryContextSwitchTo(old);
+	}
+	found = table_index_fetch_tuple(so->fetch, &tid, scan->xs_snapshot, so->slot,
+									&call_again, &all_dead);
+	if (!found)
+		return false;
+	value = slot_getattr(so->slot, scan->indexRelation->rd_index->indkey.values[0], &isnull);
+	if (isnull)
+	{
+		ExecClearTuple(so->slot);
+		return false;
+	}
+	v = DatumGetVector(value);	/* detoasted into the rerank context */
+	if (v->dim != (int) so->meta.dims ||
+		!hnsw_prepare_vector((HnswMetric) so->meta.metric, v->x, so->exact, v->dim))
+	{
+		ExecClearTuple(so->slot);
+		return false;
+	}
+	ExecClearTuple(so->slot);
+	*distance = hnsw_distance((HnswMetric) so->meta.metric, so->query, so->exact,
+							  so->meta.dims);
+	return true;
+}
+
+/*
+ * Replace the round's code distances by exact ones, drop candidates that
+ * cannot be returned, and sort nearest first.
+ */
+static void
+rerank_batch(IndexScanDesc scan, HnswScanOpaque so)
+{
+	MemoryContext old = MemoryContextSwitchTo(so->rerank_context);
+	int			kept = 0;
+
+	for (int i = 0; i < so->nbatch; i++)
+	{
+		HnswCandidate c = so->batch[i];
+		ItemPointerData heaptid;
+
+		if (!hnsw_disk_element_info(so->graph, c.node, &heaptid, NULL))
+			continue;			/* deleted by VACUUM */
+		if (so->from_heap)
+		{
+			if (!heap_distance(scan, so, &heaptid, &c.distance))
+				continue;
+		}
+		else
+			c.distance = hnsw_distance((HnswMetric) so->meta.metric, so->query,
+									   hnsw_disk_node_vector(so->graph, c.node),
+									   so->meta.dims);
+		so->batch[kept++] = c;
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(so->rerank_context);
+	so->nbatch = kept;
+	hnsw_sort_candidates(so->batch, kept);
 }
 
 /* Start the search: descend to layer 0 and run the first round. */
@@ -155,6 +263,9 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 				so->exhausted = true;
 				break;
 			}
+			if (so->rerank)
+				rerank_batch(scan, so);
+			continue;
 		}
 		c = so->batch[so->next++];
 		if (!hnsw_disk_element_info(so->graph, c.node, &heaptid, NULL))
@@ -178,7 +289,12 @@ hnsw_endscan(IndexScanDesc scan)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
+	if (so->slot)
+		ExecDropSingleTupleTableSlot(so->slot);
+	if (so->fetch)
+		table_index_fetch_end(so->fetch);
 	MemoryContextDelete(so->context);
+	MemoryContextDelete(so->rerank_context);
 	pfree(so);
 	scan->opaque = NULL;
 }

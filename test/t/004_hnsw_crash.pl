@@ -64,13 +64,19 @@ CREATE FUNCTION tvec(i int) RETURNS vector LANGUAGE sql IMMUTABLE AS \$\$
   SELECT array_agg(sin(i * 0.37 + d * 1.1)::real ORDER BY d)::vector($DIM) FROM generate_series(1, $DIM) d
 \$\$;
 
-CREATE TABLE items (id bigserial PRIMARY KEY, v vector($DIM) NOT NULL);
+-- w and b: copies of v for the quantized indexes (sq8 and binary; one index
+-- per column and operator so that each plan names the index under test)
+CREATE TABLE items (id bigserial PRIMARY KEY, v vector($DIM) NOT NULL,
+                    w vector($DIM) GENERATED ALWAYS AS (v) STORED,
+                    b vector($DIM) GENERATED ALWAYS AS (v) STORED);
 INSERT INTO items (v) SELECT rand_vec() FROM generate_series(1, 1500);
 CREATE INDEX items_l2 ON items USING retrieval (v vector_l2_ops) WITH (m = 16, ef_construction = 64);
 CREATE INDEX items_cos ON items USING retrieval (v vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX items_sq8 ON items USING retrieval (w vector_l2_ops) WITH (quantization = 'sq8');
+CREATE INDEX items_bin ON items USING retrieval (b vector_cosine_ops) WITH (quantization = 'binary');
 
 CREATE TABLE acked (n int PRIMARY KEY, v vector($DIM) NOT NULL);
-CREATE INDEX acked_l2 ON acked USING retrieval (v vector_l2_ops);
+CREATE INDEX acked_l2 ON acked USING retrieval (v vector_l2_ops) WITH (quantization = 'sq8');
 CHECKPOINT;
 });
 
@@ -211,10 +217,11 @@ sub check_all
 	my $all_ids = $node->safe_psql('postgres',
 		"$exact SELECT string_agg(id::text, ',' ORDER BY id) FROM items");
 
-	for my $ix (['items_l2', '<->'], ['items_cos', '<=>'])
+	for my $ix (['items_l2', '<->', 'v'], ['items_cos', '<=>', 'v'], ['items_sq8', '<->', 'w'],
+		['items_bin', '<=>', 'b'])
 	{
-		my ($index, $op) = @$ix;
-		my $full = "SELECT id FROM items ORDER BY v $op '$queries[0]'";
+		my ($index, $op, $col) = @$ix;
+		my $full = "SELECT id FROM items ORDER BY $col $op '$queries[0]'";
 		like($node->safe_psql('postgres', "$wide EXPLAIN (COSTS OFF) $full"),
 			qr/Index Scan using $index/, "$index: full scan reads the index $when");
 		my ($got_rows, $got_distinct, $missing, $unknown) = split /\|/, $node->safe_psql('postgres',
@@ -229,24 +236,41 @@ sub check_all
 		  or diag "$index $when: rows the full index scan misses:\n"
 		  . "id, ctid, own nearest neighbour found, element tuples (block, offset, deleted, level, incoming links):\n"
 		  . $node->safe_psql('postgres',
-			"$wide SELECT a.id, a.ctid, (SELECT b.id FROM items b ORDER BY b.v $op a.v LIMIT 1) = a.id, "
+			"$wide SELECT a.id, a.ctid, (SELECT x.id FROM items x ORDER BY x.$col $op a.$col LIMIT 1) = a.id, "
 			  . "(SELECT string_agg(format('(%s,%s,%s,%s,%s)', eblk, eoff, deleted, level, inlinks), ' ') "
 			  . "   FROM hnsw_element_info('$index', a.ctid)) "
 			  . "FROM items a WHERE a.id NOT IN (SELECT id FROM ($full) s)");
 
+		# XXX: 1-bit codes of 32 random uniform dimensions estimate distances
+		# so loosely that, even at ef_search 1000, a true top-10 row can miss
+		# the first round of candidates that gets re-ranked (seen once in 4
+		# runs).  binary is meant for high dimensions; here it must find at
+		# least 9 of each query's 10 (the other modes: all 10, in order).
 		my $bad = 0;
+		my $missed = 0;
 		for my $q (@queries)
 		{
-			my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $op '$q' LIMIT 10) s";
+			my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY $col $op '$q' LIMIT 10) s";
 			my $got = $node->safe_psql('postgres', "$wide $knn");
 			my $want = $node->safe_psql('postgres', "$exact $knn");
 			if ($got ne $want)
 			{
+				my %got = map { $_ => 1 } split /,/, $got;
+				my $miss = grep { !$got{$_} } split /,/, $want;
+				$missed = $miss if $miss > $missed;
 				$bad++;
 				diag "$index $when: index top-10 $got, exact $want";
 			}
 		}
-		is($bad, 0, "$index: top-10 of " . scalar(@queries) . " queries = exact top-10 $when");
+		if ($index eq 'items_bin')
+		{
+			cmp_ok($missed, '<=', 1, "$index: top-10 of " . scalar(@queries)
+				  . " queries miss at most 1 exact top-10 row each $when");
+		}
+		else
+		{
+			is($bad, 0, "$index: top-10 of " . scalar(@queries) . " queries = exact top-10 $when");
+		}
 	}
 
 	# the tracker's acknowledged commits, through the index

@@ -50,11 +50,17 @@ CREATE FUNCTION hvec(i int) RETURNS vector LANGUAGE sql IMMUTABLE AS \$\$
   SELECT array_agg((abs(hashint4(i * 1000 + d)) % 10001)::real / 1000 - 5 ORDER BY d)::vector($DIM)
   FROM generate_series(1, $DIM) d
 \$\$;
-CREATE TABLE items (id int PRIMARY KEY, cat int NOT NULL, v vector($DIM));
+-- w and b: copies of v for the quantized indexes (one index per column and
+-- operator, so that each query's plan names the index under test)
+CREATE TABLE items (id int PRIMARY KEY, cat int NOT NULL, v vector($DIM),
+                    w vector($DIM) GENERATED ALWAYS AS (v) STORED,
+                    b vector($DIM) GENERATED ALWAYS AS (v) STORED);
 INSERT INTO items SELECT i, i % 10, $vec FROM generate_series(1, 3000) i;
 CREATE INDEX items_l2 ON items USING retrieval (v vector_l2_ops) WITH (m = 12, ef_construction = 40);
 CREATE INDEX items_ip ON items USING retrieval (v vector_ip_ops);
 CREATE INDEX items_cos ON items USING retrieval (v vector_cosine_ops) WITH (m = 8);
+CREATE INDEX items_sq8 ON items USING retrieval (w vector_l2_ops) WITH (quantization = 'sq8');
+CREATE INDEX items_bin ON items USING retrieval (b vector_cosine_ops) WITH (quantization = 'binary');
 });
 
 # a build that outgrows maintenance_work_mem and inserts the rest on disk
@@ -95,9 +101,10 @@ my $sq = $primary->safe_psql('postgres',
 	'SELECT ARRAY(SELECT sin(5 * 7 + j) + 0.01 FROM generate_series(1, 64) j)::vector');
 
 my @cases;
-for my $ix (['items_l2', '<->'], ['items_ip', '<#>'], ['items_cos', '<=>'])
+for my $ix (['items_l2', '<->', 'v'], ['items_ip', '<#>', 'v'], ['items_cos', '<=>', 'v'],
+	['items_sq8', '<->', 'w'], ['items_bin', '<=>', 'b'])
 {
-	my ($index, $op) = @$ix;
+	my ($index, $op, $col) = @$ix;
 	for my $ef (10, 40, 200)
 	{
 		for my $q ($q1, $q2)
@@ -106,7 +113,7 @@ for my $ix (['items_l2', '<->'], ['items_ip', '<#>'], ['items_cos', '<=>'])
 			  [
 				"$index ef_search=$ef LIMIT 10",
 				"SET retrieval.ef_search = $ef;",
-				"SELECT id, v $op '$q' FROM items ORDER BY v $op '$q' LIMIT 10",
+				"SELECT id, $col $op '$q' FROM items ORDER BY $col $op '$q' LIMIT 10",
 				$index, 10
 			  ];
 		}
@@ -114,7 +121,7 @@ for my $ix (['items_l2', '<->'], ['items_ip', '<#>'], ['items_cos', '<=>'])
 		  [
 			"$index ef_search=$ef filtered",
 			"SET retrieval.ef_search = $ef;",
-			"SELECT id, v $op '$q1' FROM items WHERE cat = 3 ORDER BY v $op '$q1' LIMIT 15",
+			"SELECT id, $col $op '$q1' FROM items WHERE cat = 3 ORDER BY $col $op '$q1' LIMIT 15",
 			$index, 15
 		  ];
 	}
@@ -122,7 +129,7 @@ for my $ix (['items_l2', '<->'], ['items_ip', '<#>'], ['items_cos', '<=>'])
 	  [
 		"$index full scan",
 		'SET retrieval.ef_search = 100;',
-		"SELECT count(*), sum(id) FROM (SELECT id FROM items ORDER BY v $op '$q2') s",
+		"SELECT count(*), sum(id) FROM (SELECT id FROM items ORDER BY $col $op '$q2') s",
 		$index, 1
 	  ];
 }
@@ -158,23 +165,24 @@ my $exact = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
 # docs/architecture.md, "Reachability".  Until that is closed, a full index scan
 # may miss at most 0.2% of the rows (at least 1), and must never return a row twice
 # or a row that does not exist.
-for my $ix (['<->', 'v IS NOT NULL'], ['<#>', 'v IS NOT NULL'],
-	['<=>', "v IS NOT NULL AND vector_norm(v) > 0"])
+for my $ix (['<->', 'v IS NOT NULL', 'v'], ['<#>', 'v IS NOT NULL', 'v'],
+	['<=>', "v IS NOT NULL AND vector_norm(v) > 0", 'v'], ['<->', 'w IS NOT NULL', 'w'],
+	['<=>', "b IS NOT NULL AND vector_norm(b) > 0", 'b'])
 {
-	my ($op, $indexed) = @$ix;
-	my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY v $op '$q1' LIMIT 10) s";
+	my ($op, $indexed, $col) = @$ix;
+	my $knn = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items ORDER BY $col $op '$q1' LIMIT 10) s";
 	is($standby->safe_psql('postgres', "$idx SET retrieval.ef_search = 400; $knn"),
 		$primary->safe_psql('postgres', "$exact $knn"),
-		"standby: wide $op search = exact top-10 of the primary");
+		"standby: wide $col $op search = exact top-10 of the primary");
 	my $got = $standby->safe_psql('postgres',
-		"$idx SET retrieval.ef_search = 1000; SELECT count(*) FROM (SELECT id FROM items ORDER BY v $op '$q2') s");
+		"$idx SET retrieval.ef_search = 1000; SELECT count(*) FROM (SELECT id FROM items ORDER BY $col $op '$q2') s");
 	my $indexed_rows = $primary->safe_psql('postgres', "SELECT count(*) FROM items WHERE $indexed");
 	my $allowed = $indexed_rows * 0.002 > 1 ? int($indexed_rows * 0.002) : 1;
 	ok( $got <= $indexed_rows && $indexed_rows - $got <= $allowed,
-		"standby: a full $op index scan returns the indexed rows, missing at most $allowed ($got of $indexed_rows)")
+		"standby: a full $col $op index scan returns the indexed rows, missing at most $allowed ($got of $indexed_rows)")
 	  or diag "rows missing: "
 	  . $standby->safe_psql('postgres',
-		"$idx SET retrieval.ef_search = 1000; SELECT string_agg(id::text, ',') FROM items WHERE $indexed AND id NOT IN (SELECT id FROM (SELECT id FROM items ORDER BY v $op '$q2') s)"
+		"$idx SET retrieval.ef_search = 1000; SELECT string_agg(id::text, ',') FROM items WHERE $indexed AND id NOT IN (SELECT id FROM (SELECT id FROM items ORDER BY $col $op '$q2') s)"
 	  );
 }
 is( $standby->safe_psql('postgres',
@@ -182,14 +190,15 @@ is( $standby->safe_psql('postgres',
 	'3002', 'standby: a row inserted after the spilled build is its own nearest neighbour');
 
 # the standby is read-only
-($ret, $out, $err) = $standby->psql('postgres', "INSERT INTO items VALUES (99999, 1, '$q1')");
+($ret, $out, $err) = $standby->psql('postgres', "INSERT INTO items (id, cat, v) VALUES (99999, 1, '$q1')");
 isnt($ret, 0, 'INSERT fails on the standby');
 
 # --- an unlogged table: empty after a crash, the index works from its init fork ------------
 $primary->safe_psql(
 	'postgres', qq{
-CREATE UNLOGGED TABLE ul (id int, v vector(3));
+CREATE UNLOGGED TABLE ul (id int, v vector(3), b vector(3) GENERATED ALWAYS AS (v) STORED);
 CREATE INDEX ul_l2 ON ul USING retrieval (v vector_l2_ops);
+CREATE INDEX ul_bin ON ul USING retrieval (b vector_l2_ops) WITH (quantization = 'binary');
 INSERT INTO ul SELECT i, ARRAY[i, -i, i % 7]::vector FROM generate_series(1, 500) i;
 CHECKPOINT;
 });
@@ -213,9 +222,16 @@ is( $primary->safe_psql('postgres',
 	),
 	'300|100,101,99',
 	'unlogged: after the crash the index is usable and complete');
+like($primary->safe_psql('postgres', "$idx EXPLAIN (COSTS OFF) SELECT id FROM ul ORDER BY b <-> '[1,1,1]' LIMIT 3"),
+	qr/Index Scan using ul_bin/, 'unlogged binary: plan uses the index');
+is( $primary->safe_psql('postgres',
+		"$idx SET retrieval.ef_search = 1000; SELECT count(*), string_agg(id::text, ',') FILTER (WHERE id IN (100, 101, 99)) FROM (SELECT id FROM ul ORDER BY b <-> '[100.2,-100.2,2]') s"
+	),
+	'300|100,101,99',
+	'unlogged binary: after the crash the index (codec pages from the init fork) is usable and complete');
 
 # the standby follows the restarted primary
-$primary->safe_psql('postgres', "INSERT INTO items VALUES (5000, 5, '$q2')");
+$primary->safe_psql('postgres', "INSERT INTO items (id, cat, v) VALUES (5000, 5, '$q2')");
 $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres',
 		"$idx SELECT id FROM items ORDER BY v <-> '$q2' LIMIT 1"),

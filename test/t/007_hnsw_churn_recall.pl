@@ -15,7 +15,8 @@
 # recall_after >= recall_fresh - 0.01 (both printed), and a full index scan
 # may miss at most 0.2% of the rows (elements left without incoming links).
 # When $SHARED_DATA has the GloVe-100 set, the same cycle runs on its first
-# 20k vectors with the cosine class (skipped cleanly otherwise).  The insert
+# 20k vectors with the cosine class (skipped cleanly otherwise), and the
+# synthetic cycle runs again with quantization = 'sq8'.  The insert
 # path draws levels at random, so recall_after varies a little between runs.
 use strict;
 use warnings;
@@ -44,7 +45,8 @@ my $exact = 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
 # with held-out queries in ${t}_q (q int, v vector(dims)).
 sub churn_cycle
 {
-	my ($t, $opclass, $op) = @_;
+	my ($t, $opclass, $op, $quant) = @_;
+	$quant //= 'none';
 	my $start = time;
 
 	# the exact top-10 per query, as "q:id,id,..." lines
@@ -59,7 +61,7 @@ SELECT round(avg(cardinality(ARRAY(
 FROM ${t}_q qq JOIN ${t}_truth tr USING (q)};
 
 	$node->safe_psql('postgres',
-		"CREATE INDEX ${t}_idx ON $t USING retrieval (v $opclass) WITH (m = 16, ef_construction = 64)");
+		"CREATE INDEX ${t}_idx ON $t USING retrieval (v $opclass) WITH (m = 16, ef_construction = 64, quantization = '$quant')");
 	my $nrows = $node->safe_psql('postgres', "SELECT count(*) FROM $t");
 
 	my $truth = $node->safe_psql('postgres', "$exact $truth_query");
@@ -137,6 +139,13 @@ CREATE TABLE syn_q AS SELECT q, noisy(1 + (q * 13) % 50)::vector(32) AS v FROM g
 is($node->safe_psql('postgres', 'SELECT count(*), count(DISTINCT v::text) FROM syn'),
 	'20000|20000', 'synthetic data: 20000 distinct vectors');
 churn_cycle('syn', 'vector_l2_ops', '<->');
+
+# the same churn with sq8 codes (inserts prune with decoded codes, VACUUM
+# repairs with them, scans re-rank from the heap): recall must hold as well
+$node->safe_psql('postgres',
+	'CREATE TABLE syn8 (id int PRIMARY KEY, v vector(32) NOT NULL); '
+	  . 'INSERT INTO syn8 SELECT * FROM syn ORDER BY id; CREATE TABLE syn8_q AS SELECT * FROM syn_q;');
+churn_cycle('syn8', 'vector_l2_ops', '<->', 'sq8');
 
 # --- GloVe-100 (angular), when the shared data set is present ---------------------
 SKIP:

@@ -72,6 +72,10 @@ def register(subparsers):
     p.add_argument("--buffer-queries", type=int, default=10)
     p.add_argument("--m", type=int, default=16)
     p.add_argument("--ef-construction", type=int, default=64)
+    p.add_argument("--quantization", default="sq8,none,binary",
+                   help="comma-separated quantization modes to build and measure, one index "
+                        "at a time on the same table (default sq8,none,binary); the first "
+                        "one's index is kept for the filtered and buffer parts")
     p.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
                    help="before each run wait up to SECONDS for the machine to be idle")
     p.add_argument("--keep-cluster", action="store_true")
@@ -168,10 +172,10 @@ def load_table(conn, cur, table, base, extra_cols=""):
             "table_mib": _scalar(cur, "SELECT pg_total_relation_size(%s)", (table,)) / 2**20}
 
 
-def build_index(conn, cur, table, opclass, m, efc):
-    name = table + "_hnsw"
-    sql = ("CREATE INDEX %s ON %s USING retrieval (v %s) WITH (m = %d, ef_construction = %d)"
-           % (name, table, opclass, m, efc))
+def build_index(conn, cur, table, opclass, m, efc, quantization="none"):
+    name = "%s_hnsw_%s" % (table, quantization)
+    sql = ("CREATE INDEX %s ON %s USING retrieval (v %s) WITH (m = %d, ef_construction = %d, "
+           "quantization = '%s')" % (name, table, opclass, m, efc, quantization))
     log("building: %s" % sql)
     clock = BackendClock(conn)
     del conn.notices[:]
@@ -478,11 +482,11 @@ def cmd_hnsw(args, results):
         conn.close()
     for key in ("glove", "fmnist"):
         s = out.get(key)
-        if s:
-            for e in s["ef"]:
+        for mode, qs in (s or {}).get("quant", {}).items():
+            for e in qs["ef"]:
                 if e["short_results"]["max"] > 0:
-                    out["failures"].append("%s ef %d: %d queries returned fewer than 10 rows"
-                                           % (key, e["ef"], e["short_results"]["max"]))
+                    out["failures"].append("%s %s ef %d: %d queries returned fewer than 10 rows"
+                                           % (key, mode, e["ef"], e["short_results"]["max"]))
     f = out.get("filtered")
     if f:
         for s in f["sets"]:
@@ -504,25 +508,36 @@ def _run_set(conn, cur, key, table, base, queries, gt, metric, opclass, efs, par
                            ", c10 int GENERATED ALWAYS AS ((hashint4(id) & 2147483647) % 10) STORED"
                            ", c100 int GENERATED ALWAYS AS ((hashint4(id) & 2147483647) % 100) "
                            "STORED" if key == "glove" else "")
-    s["build"] = build_index(conn, cur, table, opclass, args.m, args.ef_construction)
-    s["build"]["bytes_per_vector"] = s["build"]["index_bytes"] / len(base)
-    s["prewarm"] = _prewarm(cur, [table, s["build"]["index"]])
-    s["table_mib_after"] = _scalar(cur, "SELECT pg_total_relation_size(%s)", (table,)) / 2**20
     op = "<=>" if metric == "cosine" else "<->"
     sql = "SELECT id FROM %s ORDER BY v %s %%s::vector LIMIT 10" % (table, op)
     s["sql"] = sql % "'<query>'"
     lits = [vector_literal(q) for q in queries[:nq]]
-    cur.execute("SET max_parallel_workers_per_gather = 0")
-    plan = _explain_text(cur, sql, (lits[0],))
-    s["plan"] = [l if len(l) < 200 else l[:120] + "...]'::vector))" for l in plan]
-    if not any(s["build"]["index"] in l for l in plan):
-        out["failures"].append("%s: the plan does not use the HNSW index" % key)
-    s["ef"] = [] if key == "glove" and not args.glove_sweep else \
-        measure_ef(conn, cur, sql, lits, efs, args.runs, (gt, b64, q64, kth), metric,
-                   args.quiet_wait)
-    if "buffers" in parts:
-        bl = buffers_per_query(cur, sql, lits[:args.buffer_queries], 40)
-        s["buffers_ef40"] = bl
+    modes = args.quantization.split(",")
+    s["quant"] = {}
+    # the first mode is measured last and its index kept (filtered part)
+    for i, mode in enumerate(reversed(modes)):
+        qs = {}
+        qs["build"] = build_index(conn, cur, table, opclass, args.m, args.ef_construction, mode)
+        qs["build"]["bytes_per_vector"] = qs["build"]["index_bytes"] / len(base)
+        qs["prewarm"] = _prewarm(cur, [table, qs["build"]["index"]])
+        s["table_mib_after"] = _scalar(cur, "SELECT pg_total_relation_size(%s)", (table,)) / 2**20
+        cur.execute("SET max_parallel_workers_per_gather = 0")
+        plan = _explain_text(cur, sql, (lits[0],))
+        qs["plan"] = [l if len(l) < 200 else l[:120] + "...]'::vector))" for l in plan]
+        if not any(qs["build"]["index"] in l for l in plan):
+            out["failures"].append("%s %s: the plan does not use the HNSW index" % (key, mode))
+        qs["ef"] = [] if key == "glove" and not args.glove_sweep else \
+            measure_ef(conn, cur, sql, lits, efs, args.runs, (gt, b64, q64, kth), metric,
+                       args.quiet_wait)
+        if "buffers" in parts:
+            qs["buffers_ef40"] = buffers_per_query(cur, sql, lits[:args.buffer_queries], 40)
+        cur.execute("RESET ALL")
+        s["quant"][mode] = qs
+        if i < len(modes) - 1:
+            cur.execute("DROP INDEX %s" % qs["build"]["index"])
+    for k in ("build", "prewarm", "plan", "ef", "buffers_ef40"):
+        if k in s["quant"][modes[0]]:
+            s[k] = s["quant"][modes[0]][k]
     cur.execute("RESET ALL")
     out[key] = s
     return s
@@ -572,33 +587,38 @@ def ef_table(s, markdown):
     return report.table(headers, rows, markdown)
 
 
-def comparison_table(out, markdown):
-    headers = ["set", "ef_search", "recall@10 ours", "recall@10 pgvector", "CPU ms ours",
-               "CPU ms pgvector", "ours / pgvector", "target CPU ms", "ours / target"]
-    rows = []
+def _mode_sets(out):
+    """(set, quantization, per-mode results) for every measured index."""
     for key in ("glove", "fmnist"):
         s = out.get(key)
         if not s:
             continue
+        for mode, qs in s.get("quant", {"none": s}).items():
+            yield key, mode, qs
+
+
+def comparison_table(out, markdown):
+    headers = ["set", "quantization", "ef_search", "recall@10 ours", "recall@10 pgvector",
+               "CPU ms ours", "CPU ms pgvector", "ours / pgvector", "target CPU ms",
+               "ours / target"]
+    rows = []
+    for key, mode, s in _mode_sets(out):
         ref = PGVECTOR[key]
         for e in s["ef"]:
             pr = ref["ef"].get(e["ef"])
             cpu = e["cpu_median"]["median"]
-            rows.append([key, str(e["ef"]), "%.3f" % e["recall"]["median"],
+            rows.append([key, mode, str(e["ef"]), "%.3f" % e["recall"]["median"],
                          "%.3f" % pr[0] if pr else "-", "%.3f" % cpu,
                          "%.2f" % pr[1] if pr else "-",
                          "%.2fx" % (cpu / pr[1]) if pr else "-",
                          "%.2f" % ref["target_cpu_ms"], "%.2fx" % (cpu / ref["target_cpu_ms"])])
-    headers2 = ["set", "build s ours (serial)", "build s pgvector (serial)", "ours / pgvector",
-                "target s", "index MiB ours", "index MiB pgvector", "ours / pgvector",
-                "target MiB"]
+    headers2 = ["set", "quantization", "build s ours (serial)", "build s pgvector (serial)",
+                "ours / pgvector", "target s", "index MiB ours", "index MiB pgvector",
+                "ours / pgvector", "target MiB"]
     rows2 = []
-    for key in ("glove", "fmnist"):
-        s = out.get(key)
-        if not s:
-            continue
+    for key, mode, s in _mode_sets(out):
         ref, b = PGVECTOR[key], s["build"]
-        rows2.append([key, "%.1f" % b["wall_s"], "%d-%d" % ref["build_s"],
+        rows2.append([key, mode, "%.1f" % b["wall_s"], "%d-%d" % ref["build_s"],
                       "%.2f-%.2fx" % (b["wall_s"] / ref["build_s"][1],
                                       b["wall_s"] / ref["build_s"][0]),
                       "%d" % ref["target_build_s"], "%.1f" % b["index_mib"],
@@ -651,24 +671,27 @@ def render(results, markdown=False):
         s = out.get(key)
         if not s:
             continue
-        b, ld = s["build"], s["load"]
+        ld = s["load"]
         parts.append("%s: %s, %d x %d, %d queries; ground truth agrees with numpy's float64 "
                      "top-10 on %d/%d queries" % (title, s["dataset"], ld["rows"], ld["dim"],
                                                   s["queries"], s["gt_agrees_with_numpy"],
                                                   s["queries"]))
-        parts.append("load: binary COPY %.1f s, VACUUM (FREEZE, ANALYZE) %.1f s, table %.1f MiB "
-                     "(with TOAST); build (serial, max_parallel_maintenance_workers=%s, "
-                     "maintenance_work_mem=%s): %.1f s wall, %.1f s backend CPU, busy CPUs %.2f; "
-                     "index %.1f MiB (%.0f bytes/vector)%s"
-                     % (ld["copy_s"], ld["vacuum_analyze_s"], ld["table_mib"],
-                        b["max_parallel_maintenance_workers"], b["maintenance_work_mem"],
-                        b["wall_s"], b["cpu_s"], b["busy_cores"], b["index_mib"],
-                        b["bytes_per_vector"],
-                        "; notices: " + " | ".join(b["notices"]) if b["notices"] else ""))
-        parts.append(ef_table(s, markdown))
-        if s.get("buffers_ef40"):
-            parts.append(_buffers_line(title, s["buffers_ef40"]))
-        parts.append("plan:\n" + "\n".join("    " + l for l in s["plan"]))
+        for mode, qs in s.get("quant", {"none": s}).items():
+            b = qs["build"]
+            parts.append("quantization = '%s'. load: binary COPY %.1f s, VACUUM (FREEZE, ANALYZE) "
+                         "%.1f s, table %.1f MiB (with TOAST); build (serial, "
+                         "max_parallel_maintenance_workers=%s, maintenance_work_mem=%s): %.1f s "
+                         "wall, %.1f s backend CPU, busy CPUs %.2f; index %.1f MiB (%.0f "
+                         "bytes/vector)%s"
+                         % (mode, ld["copy_s"], ld["vacuum_analyze_s"], ld["table_mib"],
+                            b["max_parallel_maintenance_workers"], b["maintenance_work_mem"],
+                            b["wall_s"], b["cpu_s"], b["busy_cores"], b["index_mib"],
+                            b["bytes_per_vector"],
+                            "; notices: " + " | ".join(b["notices"]) if b["notices"] else ""))
+            parts.append(ef_table(qs, markdown))
+            if qs.get("buffers_ef40"):
+                parts.append(_buffers_line("%s, %s" % (title, mode), qs["buffers_ef40"]))
+            parts.append("plan:\n" + "\n".join("    " + l for l in qs["plan"]))
     if out.get("glove") or out.get("fmnist"):
         parts.append("against pgvector 0.8.6 (issue 3's reference figures) and the targets:")
         parts.append(comparison_table(out, markdown))
