@@ -84,9 +84,6 @@ OBJS += $(TOKENIZE_OBJS)
 # Snowball stemmers (Debian libstemmer-dev); ICU (word breaks, NFKC_Casefold)
 # is already linked for src/embed.
 SHLIB_LINK += -lstemmer
-# PGXS tracks no header dependencies (without --enable-depend): every file
-# here shares the analyzer struct, so a header change rebuilds them all.
-$(TOKENIZE_OBJS): src/tokenize/tokenizer.h src/tokenize/tok_internal.h
 # ---- end tokenize ----
 
 # ---- bm25: the inverted index on text columns (src/bm25/) ----
@@ -116,6 +113,10 @@ REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG ?= pg_config
 PG_CFLAGS += -std=c11 -Wall -Wextra -Werror
+# Header dependencies (Debian's PostgreSQL is built without --enable-depend,
+# so PGXS does not track them): an object is rebuilt when a header it
+# includes changes, e.g. a page layout in src/hnsw/hnsw.h.
+PG_CFLAGS += -MMD -MP
 # PostgreSQL's headers are not -Wextra clean (sign-compare in ARR_DATA_PTR):
 # include them as system headers so the warnings apply to our code only.
 PG_CPPFLAGS += -isystem $(shell $(PG_CONFIG) --includedir-server)
@@ -126,6 +127,9 @@ EXTRA_CLEAN = test/unit/test_kernels test/bench/kernel_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN += $(OBJS:.o=.d)
 
 # Standalone unit tests of the PostgreSQL-free parts (SIMD kernels).
 UNIT_CFLAGS = -std=c11 -O2 -Wall -Wextra -Werror
