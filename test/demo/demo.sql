@@ -1,16 +1,38 @@
--- The main job's searches.  What it shows grows with the extension; today
--- (before the BM25 index and the embedding model exist) it is a stand-in:
--- the vector type, the HNSW index and in-database embeddings.  Each page gets a 1024-dimensional hashed TF-IDF vector
--- (lexemes from PostgreSQL's english text search configuration, hashed
--- into 1024 signed buckets, L2-normalised) and searches are exact k-nearest
--- neighbour queries by cosine distance (<=>) over those vectors, then the
--- same through an HNSW index of the retrieval access method.
+-- The main job's searches over the PostgreSQL documentation: BM25 through
+-- the retrieval index on a text expression (<@>), then the vector side:
+-- hashed TF-IDF vectors (lexemes from PostgreSQL's english text search
+-- configuration hashed into 1024 signed buckets, L2-normalised) searched
+-- exactly and through an HNSW index, and semantic search with embeddings
+-- computed inside the backend (retrieval.embed).
 \set ON_ERROR_STOP on
 \pset footer off
 
 \echo
 \echo == corpus
 SELECT count(*) AS pages, pg_size_pretty(sum(length(body))::bigint) AS text FROM docs;
+
+\echo
+\echo == BM25: a retrieval index on the expression title || body (ICU words, english stemming and stopwords)
+\timing on
+CREATE INDEX docs_text_idx ON docs USING retrieval ((title || ' ' || body)) WITH (language = 'english');
+\timing off
+SELECT documents, round(avg_length::numeric, 1) AS avg_length, segments, segment_terms AS terms,
+       pg_size_pretty(pg_relation_size('docs_text_idx')) AS index_size
+FROM retrieval.index_stats('docs_text_idx');
+SELECT retrieval.tokenize('Creating indexes concurrently, without locking out writes') AS analyzed_query;
+EXPLAIN (COSTS OFF) SELECT title FROM docs ORDER BY (title || ' ' || body) <@> 'concurrent index' LIMIT 5;
+\timing on
+SELECT title, round(((title || ' ' || body) <@> 'create index concurrently without locking writes')::numeric, 3) AS bm25
+FROM docs ORDER BY (title || ' ' || body) <@> 'create index concurrently without locking writes' LIMIT 5;
+SELECT title, round(((title || ' ' || body) <@> 'streaming replication standby')::numeric, 3) AS bm25
+FROM docs ORDER BY (title || ' ' || body) <@> 'streaming replication standby' LIMIT 5;
+\echo   filtered (the scan keeps going in score order until 5 rows pass the WHERE clause):
+SELECT title, round(((title || ' ' || body) <@> 'vacuum dead tuples')::numeric, 3) AS bm25
+FROM docs WHERE page LIKE 'sql-%' ORDER BY (title || ' ' || body) <@> 'vacuum dead tuples' LIMIT 5;
+\timing off
+\echo   the same score for one row, without the index (a sequential computation):
+SELECT title, round(((title || ' ' || body) <@> 'vacuum dead tuples')::numeric, 3) AS bm25
+FROM docs WHERE page = 'sql-vacuum.html';
 
 \echo
 \echo == building hashed TF-IDF vectors (vector(1024)) for every page
