@@ -69,6 +69,7 @@ EMBED_OBJS = \
 	src/embed/bert_model.o \
 	src/embed/static_model.o \
 	src/embed/model_registry.o \
+	src/embed/embed_index_stamp.o \
 	src/embed/embed_sql.o
 OBJS += $(EMBED_OBJS)
 # ---- end embed ----

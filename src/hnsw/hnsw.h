@@ -69,6 +69,7 @@
 
 #include "../am/retrieval_am.h"
 #include "../page/index_page.h"
+#include "../embed/embed_index_stamp.h"
 #include "../quantize/quantize.h"
 
 #define HNSW_FORMAT_VERSION		1
@@ -103,6 +104,8 @@ typedef struct HnswMetaData
 	uint16		flags;			/* HNSW_META_* */
 	BlockNumber codec_page;		/* first codec page, or 0 (none) */
 	uint32		codec_rows;		/* rows the codec was trained on */
+	/* the embedding model of the indexed expression (zero before 0.2.0) */
+	EmbedModelStamp model;
 } HnswMetaData;
 
 /* quantized index that keeps float vectors after the codes (expressions) */

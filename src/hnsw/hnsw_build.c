@@ -718,6 +718,8 @@ init_meta_page(Relation index, ForkNumber fork, int dims, int m, int ef_construc
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	hnsw_meta_init_page(BufferGetPage(buf), dims, m, ef_construction, metric, quant,
 						quant != QUANT_NONE && has_vector ? HNSW_META_VECTORS_IN_INDEX : 0);
+	/* the model behind an embed() expression, checked by scans and inserts */
+	embed_stamp_for_index(index, &((HnswMetaData *) PageGetContents(BufferGetPage(buf)))->model);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 }

@@ -228,6 +228,8 @@ hnsw_insert_vector(Relation index, const float *raw, int dims, ItemPointer heap_
 	ItemPointerData neighbortid;
 
 	hnsw_meta_read(index, &meta);
+	if (!building)
+		embed_stamp_check(index, &meta.model);
 	if ((int) meta.dims != dims)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

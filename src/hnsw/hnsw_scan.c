@@ -113,6 +113,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 
 	old = MemoryContextSwitchTo(so->context);
 	hnsw_meta_read(scan->indexRelation, &so->meta);
+	embed_stamp_check(scan->indexRelation, &so->meta.model);
 	if (!(scan->orderByData[0].sk_flags & SK_ISNULL))
 	{
 		Vector	   *q = DatumGetVector(scan->orderByData[0].sk_argument);

@@ -629,6 +629,58 @@ def main():
              "re-registered model is the new one")
     print("registry errors, privileges, fingerprint refusals checked")
 
+    # ---- an expression index records the fingerprint of its model ----
+    dst = os.path.join(tmp, "stamped")
+    Bert(8).write(dst)
+    cur.execute("SELECT retrieval.register_model('stamped', %s)", (dst,))
+    emb = "(retrieval.embed(body, 'stamped')::vector(64))"
+    cur.execute("CREATE TABLE stamp_t (id int, body text)")
+    plain = [w for w in WORDS if not w.startswith("##")]
+    for i in range(1, 61):                               # distinct texts the vocabulary covers
+        cur.execute("INSERT INTO stamp_t VALUES (%s, %s)",
+                    (i, " ".join(plain[(i * k) % len(plain)] for k in (1, 7, 13))))
+    cur.execute(f"CREATE INDEX stamp_idx ON stamp_t USING retrieval ({emb} vector_cosine_ops)")
+    # distances, not ids: a tiny random model gives many rows the same vector
+    knn = (f"SELECT array_agg(round(d::numeric, 6)) FROM (SELECT {emb} <=> "
+           "retrieval.embed('plant light energy', 'stamped')::vector(64) AS d FROM stamp_t ORDER BY 1 LIMIT 5) s")
+
+    def exact():
+        cur.execute("SET enable_indexscan = off; SET enable_seqscan = on")
+        cur.execute(knn)
+        r = cur.fetchone()[0]
+        cur.execute("SET enable_indexscan = on; SET enable_seqscan = off")
+        return r
+    cur.execute("SET enable_seqscan = off")
+    cur.execute("EXPLAIN (COSTS OFF) " + knn)
+    ck.check("stamp_idx" in " ".join(r[0] for r in cur.fetchall()), "expression index is used")
+    want = exact()
+    cur.execute(knn)
+    got = cur.fetchone()[0]
+    ck.check(got == want, f"expression index answers as a sequential scan does ({got} vs {want})")
+    cur.execute("SELECT retrieval.unregister_model('stamped')")
+    Bert(9).write(dst)                                   # another model, same name and dimensions
+    cur.execute("SELECT retrieval.register_model('stamped', %s)", (dst,))
+
+    def refused(sql, what):
+        try:
+            cur.execute(sql)
+            ck.check(False, what + ": refused")
+        except psycopg2.Error as e:
+            ck.check(e.pgcode == "55000" and "REINDEX INDEX public.stamp_idx" in (e.diag.message_hint or "")
+                     and "fingerprint" in (e.diag.message_detail or ""),
+                     f"{what}: refused with 55000 and a REINDEX hint ({e.pgcode}, {e.diag.message_hint})")
+    refused(knn, "scan of an index built with the previous model")
+    refused("INSERT INTO stamp_t VALUES (61, 'green leaf')", "insert into an index built with the previous model")
+    cur.execute("REINDEX INDEX stamp_idx")
+    cur.execute("INSERT INTO stamp_t VALUES (61, 'green leaf')")
+    want = exact()
+    cur.execute(knn)
+    ck.check(cur.fetchone()[0] == want, "after REINDEX the index answers with the new model")
+    cur.execute("RESET enable_seqscan")
+    cur.execute("DROP TABLE stamp_t")
+    cur.execute("SELECT retrieval.unregister_model('stamped')")
+    print("expression index model fingerprints checked")
+
     # ---- corrupted directories: clean errors, never a crash ----
     corruptions = 0
 

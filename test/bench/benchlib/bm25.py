@@ -424,7 +424,8 @@ def oracle_set(cur, s, ds, qids, qrels, args):
     t0 = time.perf_counter()
     docs = fetch_doc_terms(cur, s["table"], expr)
     k1, b = oracle_params(args)
-    oracle = MemoryIndex({i: t for i, (_, t) in docs.items()}, k1=k1, b=b)
+    # count_empty=False: rows without terms do not count in N (the index's rule).
+    oracle = MemoryIndex({i: t for i, (_, t) in docs.items()}, k1=k1, b=b, count_empty=False)
     tie = (lambda i: docs[i][0]) if args.tie_break == "ctid" else (lambda i: i)
     run = {}
     for q in qids:
@@ -495,7 +496,8 @@ def exact_check(conn, cur, table, ds, qids, scored, args, k=10):
     t0 = time.perf_counter()
     docs = fetch_doc_terms(cur, table, expr)
     k1, b = oracle_params(args)
-    oracle = MemoryIndex({i: t for i, (_, t) in docs.items()}, k1=k1, b=b)
+    # count_empty=False: rows without terms do not count in N (the index's rule).
+    oracle = MemoryIndex({i: t for i, (_, t) in docs.items()}, k1=k1, b=b, count_empty=False)
     tie = (lambda i: docs[i][0]) if args.tie_break == "ctid" else (lambda i: i)
     mism, overlaps, identical, zero_rows = [], [], 0, 0
     per_row_bad = 0

@@ -12,9 +12,11 @@ Lucene / Elasticsearch BM25, with exact document lengths:
   score(d, q) = sum over the query's terms, once per occurrence in the query,
                 of idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
 
-  N     documents (every row given, including ones with no terms; see
-        `count_empty`), n(t) documents containing t, tf occurrences of t in
-        d, dl = number of terms of d, avgdl = sum of dl / N.
+  N     documents (by default every row given, including ones with no
+        terms; `count_empty=False` leaves those out, which is the retrieval
+        index's rule and Lucene's docCount: the benchmarks pass it),
+        n(t) documents containing t, tf occurrences of t in d,
+        dl = number of terms of d, avgdl = sum of dl / N.
   k1 = 1.2, b = 0.75 unless given.
 
 Only documents containing at least one query term are candidates (every

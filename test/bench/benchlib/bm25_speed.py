@@ -374,7 +374,10 @@ def oracle_overlap(conn, cur, table, engines, queries, args, out):
     expr = terms_sql(engine_for_terms, "english", args)
     tt = ensure_terms_table(conn, cur, table, expr, out)
     k1, b = oracle_params(args)
-    oracle = SqlIndex(cur, tt, key_col="n", terms_col="terms", k1=k1, b=b)
+    # Rows without a single term are not indexed and do not count in N or
+    # avgdl (docs/architecture.md, BM25 statistics; Lucene's docCount).
+    oracle = SqlIndex(cur, tt, key_col="n", terms_col="terms", k1=k1, b=b,
+                      count_empty=False)
     nref = args.reference_queries or args.queries
     chosen = []
     for L in LENGTHS:
