@@ -168,4 +168,25 @@ EXPLAIN (COSTS OFF) SELECT id FROM plan_t ORDER BY v <-> (SELECT v FROM plan_t W
 EXPLAIN (COSTS OFF) SELECT id FROM plan_t WHERE tenant = 7 ORDER BY v <-> '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]' LIMIT 10;
 EXPLAIN (COSTS OFF) SELECT id FROM plan_t ORDER BY v <-> '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]';
 DROP TABLE plan_t;
+
+-- islands: 51 rows sharing one vector link only among themselves (they are
+-- at distance 0 from each other), so the 8 distinct rows loaded before them
+-- were unreachable from an entry point among the duplicates; the build now
+-- links every group a walk from the entry point misses
+CREATE TABLE dup_t (id int, v vector(64));
+INSERT INTO dup_t SELECT i, ARRAY(SELECT sin(i * 1.7 + j * 0.37 * i)::real FROM generate_series(1, 64) j)::vector
+	FROM generate_series(2, 9) i;
+INSERT INTO dup_t SELECT i, ARRAY(SELECT cos(j * 0.11)::real FROM generate_series(1, 64) j)::vector
+	FROM generate_series(10, 60) i;
+INSERT INTO dup_t SELECT 1, ARRAY(SELECT sin(j * 0.23)::real FROM generate_series(1, 64) j)::vector;
+CREATE INDEX dup_l2 ON dup_t USING retrieval (v vector_l2_ops);
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM dup_t ORDER BY v <-> (SELECT v FROM dup_t WHERE id = 7)) s;
+SELECT id FROM dup_t ORDER BY v <-> (SELECT v FROM dup_t WHERE id = 7) LIMIT 1;
+DROP INDEX dup_l2;
+CREATE INDEX dup_cos ON dup_t USING retrieval (v vector_cosine_ops);
+SELECT count(*) FROM (SELECT id FROM dup_t ORDER BY v <=> (SELECT v FROM dup_t WHERE id = 7)) s;
+SELECT count(*) FROM (SELECT id FROM dup_t WHERE id < 10 ORDER BY v <=> (SELECT v FROM dup_t WHERE id = 7) LIMIT 9) s;
+RESET enable_seqscan;
+DROP TABLE dup_t;
 DROP TABLE pts;

@@ -361,37 +361,65 @@ mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
 }
 
 /*
+ * Link "from -> to" on layer 0: in a free slot of from's list, or in place
+ * of from's farthest neighbour that has other in-links (indegree counts
+ * layer-0 in-links and is kept up to date).  False when every neighbour of
+ * from is someone's only in-link.
+ */
+static bool
+force_link(HnswBuildState *bs, uint32 from, uint32 to, uint32 *indegree)
+{
+	int			cap = hnsw_layer_capacity(0, bs->m);
+	uint32	   *ncount = layer_count(bs, from, 0);
+	uint32	   *nslots = layer_slots(bs, from, 0);
+	int			victim = -1;
+	float		worst = 0;
+
+	for (uint32 j = 0; j < *ncount; j++)
+		if (nslots[j] == to)
+			return true;
+	if (*ncount < (uint32) cap)
+	{
+		nslots[(*ncount)++] = to;
+		indegree[to]++;
+		return true;
+	}
+	for (uint32 j = 0; j < *ncount; j++)
+	{
+		float		d;
+
+		if (indegree[nslots[j]] < 2)
+			continue;
+		d = mem_pair_distance(&bs->graph, from, nslots[j]);
+		if (victim < 0 || d > worst)
+		{
+			victim = j;
+			worst = d;
+		}
+	}
+	if (victim < 0)
+		return false;
+	indegree[nslots[victim]]--;
+	nslots[victim] = to;
+	indegree[to]++;
+	return true;
+}
+
+/*
  * Give every element an incoming link on layer 0.  The neighbour
  * selection heuristic can prune the last link to an element; no search
  * could then reach it, and a filtered scan could never return its row.
- * For each such orphan, its nearest out-neighbour takes it in (in a free
- * slot, or in place of its farthest neighbour that has other in-links).
+ * For each such orphan, its nearest out-neighbour takes it in.
  */
 static void
-connect_orphans(HnswBuildState *bs)
+connect_orphans(HnswBuildState *bs, uint32 *indegree)
 {
-	uint32	   *indegree;
-	int			cap = hnsw_layer_capacity(0, bs->m);
-
-	if (bs->nelements < 2)
-		return;
-	indegree = palloc_extended(sizeof(uint32) * bs->nelements, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	for (uint32 i = 0; i < bs->nelements; i++)
-	{
-		uint32	   *slots = layer_slots(bs, i, 0);
-
-		for (uint32 j = 0; j < *layer_count(bs, i, 0); j++)
-			indegree[slots[j]]++;
-	}
-
 	for (uint32 i = 0; i < bs->nelements; i++)
 	{
 		uint32	   *slots = layer_slots(bs, i, 0);
 		uint32		n = *layer_count(bs, i, 0);
 		int64		nearest = -1;
 		float		best = 0;
-		uint32	   *nslots;
-		uint32	   *ncount;
 
 		CHECK_FOR_INTERRUPTS();
 		if (indegree[i] > 0 || (int64) i == bs->entry || n == 0)
@@ -406,35 +434,110 @@ connect_orphans(HnswBuildState *bs)
 				best = d;
 			}
 		}
-		ncount = layer_count(bs, nearest, 0);
-		nslots = layer_slots(bs, nearest, 0);
-		if (*ncount < (uint32) cap)
-			nslots[(*ncount)++] = i;
-		else
-		{
-			int			victim = -1;
-			float		worst = 0;
-
-			for (uint32 j = 0; j < *ncount; j++)
-			{
-				float		d;
-
-				if (indegree[nslots[j]] < 2)
-					continue;
-				d = mem_pair_distance(&bs->graph, nearest, nslots[j]);
-				if (victim < 0 || d > worst)
-				{
-					victim = j;
-					worst = d;
-				}
-			}
-			if (victim < 0)
-				continue;
-			indegree[nslots[victim]]--;
-			nslots[victim] = i;
-		}
-		indegree[i]++;
+		(void) force_link(bs, (uint32) nearest, i, indegree);
 	}
+}
+
+/* Mark everything reachable on layer 0 from start (breadth first). */
+static void
+mark_reachable(HnswBuildState *bs, uint32 start, bool *reached, uint32 *queue)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	if (reached[start])
+		return;
+	reached[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		uint32		e = queue[head++];
+		uint32	   *slots = layer_slots(bs, e, 0);
+		uint32		n = *layer_count(bs, e, 0);
+
+		if ((head & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (uint32 j = 0; j < n; j++)
+			if (!reached[slots[j]])
+			{
+				reached[slots[j]] = true;
+				queue[tail++] = slots[j];
+			}
+	}
+}
+
+/*
+ * Make every element reachable from the entry point on layer 0.  An
+ * element with an in-link can still be unreachable: a group of elements
+ * may link only among themselves (an island).  Many rows with the same
+ * vector make one: the duplicates are at distance 0 from each other, fill
+ * each other's lists, and the heuristic then keeps no link from them to
+ * the rest.  A breadth-first walk from the entry point finds what no
+ * search can reach; for each element it missed, a search for that
+ * element's vector (which can only return reachable elements) gives the
+ * nearest reachable one, which links to it, and the walk continues from
+ * there, taking in the whole island.
+ */
+static void
+connect_islands(HnswBuildState *bs, uint32 *indegree)
+{
+	bool	   *reached = palloc_extended(sizeof(bool) * bs->nelements,
+										  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	uint32	   *queue = palloc_extended(sizeof(uint32) * bs->nelements, MCXT_ALLOC_HUGE);
+	int64		islands = 0,
+				stranded = 0;
+
+	mark_reachable(bs, (uint32) bs->entry, reached, queue);
+	for (uint32 u = 0; u < bs->nelements; u++)
+	{
+		HnswCandidate entry;
+		int			n;
+		bool		linked = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (reached[u])
+			continue;
+		bs->query = elem_vec(bs, u);
+		entry.node = bs->entry;
+		entry.distance = mem_query_distance(&bs->graph, bs->entry);
+		entry = hnsw_descend(&bs->graph, entry, bs->entry_level, 0);
+		n = hnsw_search_layer(&bs->graph, &entry, 1, bs->ef_construction, 0, bs->found);
+		for (int k = 0; k < n && !linked; k++)
+			if (reached[bs->found[k].node])
+				linked = force_link(bs, (uint32) bs->found[k].node, u, indegree);
+		if (!linked)
+		{
+			stranded++;
+			continue;
+		}
+		islands++;
+		mark_reachable(bs, u, reached, queue);
+	}
+	if (islands > 0 || stranded > 0)
+		elog(DEBUG1, "index \"%s\": linked %lld unreachable groups of elements, %lld left unreachable",
+			 RelationGetRelationName(bs->index), (long long) islands, (long long) stranded);
+	pfree(queue);
+	pfree(reached);
+}
+
+/* Orphans first (cheap, the common case), then islands. */
+static void
+connect_unreachable(HnswBuildState *bs)
+{
+	uint32	   *indegree;
+
+	if (bs->nelements < 2 || bs->entry < 0)
+		return;
+	indegree = palloc_extended(sizeof(uint32) * bs->nelements, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (uint32 i = 0; i < bs->nelements; i++)
+	{
+		uint32	   *slots = layer_slots(bs, i, 0);
+
+		for (uint32 j = 0; j < *layer_count(bs, i, 0); j++)
+			indegree[slots[j]]++;
+	}
+	connect_orphans(bs, indegree);
+	connect_islands(bs, indegree);
 	pfree(indegree);
 }
 
@@ -506,7 +609,7 @@ write_graph(HnswBuildState *bs)
 	BlockNumber last_block = InvalidBlockNumber;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_WRITE_PAGES);
-	connect_orphans(bs);
+	connect_unreachable(bs);
 	if (bs->codec)
 		train_and_write_codec(bs);
 
