@@ -64,6 +64,7 @@
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "nodes/execnodes.h"
+#include "storage/buf.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
@@ -301,6 +302,14 @@ hnsw_tuples_fit_together(Size esize, Size nsize)
 }
 
 typedef struct HnswDiskGraph HnswDiskGraph;
+
+/* Index pages through remembered shared buffers (hnsw_buffers.c) */
+typedef struct HnswBufferHints HnswBufferHints;
+
+extern HnswBufferHints *hnsw_buffer_hints(Relation index);
+extern Buffer hnsw_read_buffer(Relation index, HnswBufferHints *hints, BlockNumber blkno);
+extern void hnsw_prefetch_item(HnswBufferHints *hints, ItemPointer tid);
+extern void hnsw_prefetch_tuple(HnswBufferHints *hints, ItemPointer tid, Size bytes);
 
 extern HnswDiskGraph *hnsw_disk_graph_create(Relation index, const HnswMetaData *meta,
 											 bool keep_vectors);
