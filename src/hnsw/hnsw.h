@@ -199,11 +199,17 @@ hnsw_node_to_tid(HnswNode node, ItemPointer tid)
 	ItemPointerSet(tid, (BlockNumber) (node >> 16), (OffsetNumber) (node & 0xFFFF));
 }
 
-/* Hash of a node id for simplehash tables (PostgreSQL 15 has no murmurhash64). */
+/*
+ * Hash of a node id for simplehash tables: one multiplication (Fibonacci
+ * hashing, the product's upper half).  Node ids are block << 16 | offset,
+ * under 48 bits, and every bit of them reaches the bits a table masks.
+ * A search hashes each visited node several times, so this is on the
+ * per-query path.
+ */
 static inline uint32
 hnsw_node_hash(HnswNode node)
 {
-	return murmurhash32((uint32) node ^ murmurhash32((uint32) (node >> 32)));
+	return (uint32) ((node * UINT64CONST(0x9E3779B97F4A7C15)) >> 29);
 }
 
 typedef struct HnswCandidate

@@ -647,7 +647,8 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->visit_epoch = 1;
 	dg->query_epoch = 1;
 	dg->context = context;
-	dg->nodes = disknode_create(context, 256, NULL);
+	/* a scan at the default ef_search visits ~650 nodes: no regrowth */
+	dg->nodes = disknode_create(context, 768, NULL);
 	dg->hints = hnsw_buffer_hints(index);
 	dg->pf_nodes = MemoryContextAlloc(context, sizeof(HnswNode) * 2 * meta->m);
 	dg->pf_bytes = Min(dg->layout.element_size, PREFETCH_MAX_BYTES);
