@@ -168,4 +168,25 @@ EXPLAIN (COSTS OFF) SELECT id FROM plan_t ORDER BY v <-> (SELECT v FROM plan_t W
 EXPLAIN (COSTS OFF) SELECT id FROM plan_t WHERE tenant = 7 ORDER BY v <-> '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]' LIMIT 10;
 EXPLAIN (COSTS OFF) SELECT id FROM plan_t ORDER BY v <-> '[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]';
 DROP TABLE plan_t;
+
+-- a backend remembers which shared buffer held each index page
+-- (hnsw_buffers.c); when the index is rewritten (REINDEX, TRUNCATE, drop
+-- and re-create) the same session's scans still read the right pages
+CREATE TABLE hint_t (id int, v vector(3));
+INSERT INTO hint_t SELECT i, ARRAY[i % 17, i % 23, i % 29]::vector FROM generate_series(1, 3000) i;
+CREATE INDEX hint_i ON hint_t USING retrieval (v vector_l2_ops);
+SET enable_seqscan = off;
+SELECT array_agg(id) FROM (SELECT id FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+REINDEX INDEX hint_i;
+SELECT array_agg(id) FROM (SELECT id FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+TRUNCATE hint_t;
+INSERT INTO hint_t SELECT i, ARRAY[i % 19, i % 13, i % 31]::vector FROM generate_series(1, 3000) i;
+SELECT array_agg(id) FROM (SELECT id FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+DROP INDEX hint_i;
+DELETE FROM hint_t WHERE id % 2 = 0;
+CREATE INDEX hint_i ON hint_t USING retrieval (v vector_l2_ops);
+SELECT array_agg(id) FROM (SELECT id FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+RESET enable_seqscan;
+SELECT array_agg(id) FROM (SELECT id FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+DROP TABLE hint_t;
 DROP TABLE pts;
