@@ -12,6 +12,9 @@
  * it over an in-memory graph (hnsw_memory.c), inserts, scans and VACUUM over
  * index pages (hnsw_disk.c).  Nothing in the algorithms knows where vectors
  * come from, so the hybrid text index can reuse them with embeddings.
+ * Index pages are read through hnsw_buffers.c, which remembers per backend
+ * which shared buffer held each block and prefetches what a search is about
+ * to read (per-query CPU is dominated by first touches of pages).
  *
  * On disk (format version 1), after the common metapage (block 0):
  *	- codec pages (binary only): the codec's parameters (the centre of the
