@@ -40,6 +40,7 @@ HNSW_OBJS = \
 	src/hnsw/hnsw_graph.o \
 	src/hnsw/hnsw_distance.o \
 	src/hnsw/hnsw_disk.o \
+	src/hnsw/hnsw_buffers.o \
 	src/hnsw/hnsw_build.o \
 	src/hnsw/hnsw_insert.o \
 	src/hnsw/hnsw_scan.o \

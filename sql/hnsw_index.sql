@@ -189,4 +189,26 @@ SELECT count(*) FROM (SELECT id FROM dup_t ORDER BY v <=> (SELECT v FROM dup_t W
 SELECT count(*) FROM (SELECT id FROM dup_t WHERE id < 10 ORDER BY v <=> (SELECT v FROM dup_t WHERE id = 7) LIMIT 9) s;
 RESET enable_seqscan;
 DROP TABLE dup_t;
+-- a backend remembers which shared buffer held each index page
+-- (hnsw_buffers.c); when the index is rewritten (REINDEX, TRUNCATE, drop
+-- and re-create) the same session's scans still read the right pages.
+-- Distances, not ids: the points have ties, and an index filled by inserts
+-- draws random levels, so tied rows can come in either order.
+CREATE TABLE hint_t (id int, v vector(3));
+INSERT INTO hint_t SELECT i, ARRAY[i % 17, i % 23, i % 29]::vector FROM generate_series(1, 3000) i;
+CREATE INDEX hint_i ON hint_t USING retrieval (v vector_l2_ops);
+SET enable_seqscan = off;
+SELECT array_agg(round(d::numeric, 4)) FROM (SELECT v <-> '[3,4,5]' AS d FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+REINDEX INDEX hint_i;
+SELECT array_agg(round(d::numeric, 4)) FROM (SELECT v <-> '[3,4,5]' AS d FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+TRUNCATE hint_t;
+INSERT INTO hint_t SELECT i, ARRAY[i % 19, i % 13, i % 31]::vector FROM generate_series(1, 3000) i;
+SELECT array_agg(round(d::numeric, 4)) FROM (SELECT v <-> '[3,4,5]' AS d FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+DROP INDEX hint_i;
+DELETE FROM hint_t WHERE id % 2 = 0;
+CREATE INDEX hint_i ON hint_t USING retrieval (v vector_l2_ops);
+SELECT array_agg(round(d::numeric, 4)) FROM (SELECT v <-> '[3,4,5]' AS d FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+RESET enable_seqscan;
+SELECT array_agg(round(d::numeric, 4)) FROM (SELECT v <-> '[3,4,5]' AS d FROM hint_t ORDER BY v <-> '[3,4,5]' LIMIT 5) s;
+DROP TABLE hint_t;
 DROP TABLE pts;

@@ -181,4 +181,40 @@ CREATE INDEX ON widest USING retrieval (v vector_l2_ops) WITH (quantization = 'b
 CREATE TABLE toowide (v vector(9000));
 CREATE INDEX ON toowide USING retrieval (v vector_l2_ops) WITH (quantization = 'sq8');
 DROP TABLE wide, widest, toowide;
+-- cost model: a quantized scan pays for re-ranking each candidate (a heap
+-- fetch and an exact distance; from the index page for an expression
+-- index) on top of the graph walk: ef_search candidates in the startup
+-- cost, one per row in the total.  Same rows, one index per table.
+CREATE TABLE cost_none AS SELECT id, v FROM q ORDER BY id LIMIT 1000;
+CREATE TABLE cost_sq8 AS SELECT id, v FROM q ORDER BY id LIMIT 1000;
+CREATE TABLE cost_expr AS SELECT id, v FROM q ORDER BY id LIMIT 1000;
+CREATE INDEX ON cost_none USING retrieval (v vector_l2_ops) WITH (quantization = 'none');
+CREATE INDEX ON cost_sq8 USING retrieval (v vector_l2_ops) WITH (quantization = 'sq8');
+CREATE INDEX ON cost_expr USING retrieval ((l2_normalize(v)::vector(24)) vector_l2_ops) WITH (quantization = 'sq8');
+ANALYZE cost_none, cost_sq8, cost_expr;
+CREATE FUNCTION pg_temp.scan_costs(tab text, expr text) RETURNS numeric[]
+LANGUAGE plpgsql AS $$
+DECLARE
+	plan json;
+BEGIN
+	-- the index scan's own cost, whatever plan 1,000 rows would prefer
+	PERFORM set_config('enable_seqscan', 'off', true);
+	EXECUTE format('EXPLAIN (FORMAT JSON) SELECT id FROM %I ORDER BY %s <-> %L::vector LIMIT 10',
+				   tab, expr, '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]') INTO plan;
+	plan := plan->0->'Plan'->'Plans'->0;
+	IF plan->>'Node Type' <> 'Index Scan' THEN
+		RAISE EXCEPTION 'not an index scan: %', plan->>'Node Type';
+	END IF;
+	RETURN ARRAY[(plan->>'Startup Cost')::numeric, (plan->>'Total Cost')::numeric];
+END $$;
+SET retrieval.ef_search = 40;
+-- per candidate, 24 dimensions: 1 page + 1.75 operators (+ 1 tuple from the heap):
+-- sq8 1.014375, expression 1.004375; startup x 40, total x (40 + 1,000)
+-- (the expression's total also has 1,000 x 0.005 for evaluating l2_normalize)
+SELECT round(s[1] - n[1], 1) AS sq8_startup_extra, round(s[2] - n[2]) AS sq8_total_extra,
+	   round(e[1] - n[1], 1) AS expr_startup_extra, round(e[2] - n[2]) AS expr_total_extra
+FROM pg_temp.scan_costs('cost_none', 'v') n, pg_temp.scan_costs('cost_sq8', 'v') s,
+	 pg_temp.scan_costs('cost_expr', 'l2_normalize(v)::vector(24)') e;
+RESET retrieval.ef_search;
+DROP TABLE cost_none, cost_sq8, cost_expr;
 DROP TABLE q;

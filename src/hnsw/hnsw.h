@@ -12,6 +12,9 @@
  * it over an in-memory graph (hnsw_memory.c), inserts, scans and VACUUM over
  * index pages (hnsw_disk.c).  Nothing in the algorithms knows where vectors
  * come from, so the hybrid text index can reuse them with embeddings.
+ * Index pages are read through hnsw_buffers.c, which remembers per backend
+ * which shared buffer held each block and prefetches what a search is about
+ * to read (per-query CPU is dominated by first touches of pages).
  *
  * On disk (format version 1), after the common metapage (block 0):
  *	- codec pages (binary only): the codec's parameters (the centre of the
@@ -64,6 +67,7 @@
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "nodes/execnodes.h"
+#include "storage/buf.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
 
@@ -201,11 +205,17 @@ hnsw_node_to_tid(HnswNode node, ItemPointer tid)
 	ItemPointerSet(tid, (BlockNumber) (node >> 16), (OffsetNumber) (node & 0xFFFF));
 }
 
-/* Hash of a node id for simplehash tables (PostgreSQL 15 has no murmurhash64). */
+/*
+ * Hash of a node id for simplehash tables: one multiplication (Fibonacci
+ * hashing, the product's upper half).  Node ids are block << 16 | offset,
+ * under 48 bits, and every bit of them reaches the bits a table masks.
+ * A search hashes each visited node several times, so this is on the
+ * per-query path.
+ */
 static inline uint32
 hnsw_node_hash(HnswNode node)
 {
-	return murmurhash32((uint32) node ^ murmurhash32((uint32) (node >> 32)));
+	return (uint32) ((node * UINT64CONST(0x9E3779B97F4A7C15)) >> 29);
 }
 
 typedef struct HnswCandidate
@@ -304,6 +314,14 @@ hnsw_tuples_fit_together(Size esize, Size nsize)
 }
 
 typedef struct HnswDiskGraph HnswDiskGraph;
+
+/* Index pages through remembered shared buffers (hnsw_buffers.c) */
+typedef struct HnswBufferHints HnswBufferHints;
+
+extern HnswBufferHints *hnsw_buffer_hints(Relation index);
+extern Buffer hnsw_read_buffer(Relation index, HnswBufferHints *hints, BlockNumber blkno);
+extern void hnsw_prefetch_item(HnswBufferHints *hints, ItemPointer tid);
+extern void hnsw_prefetch_tuple(HnswBufferHints *hints, ItemPointer tid, Size bytes);
 
 extern HnswDiskGraph *hnsw_disk_graph_create(Relation index, const HnswMetaData *meta,
 											 bool keep_vectors);

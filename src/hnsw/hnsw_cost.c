@@ -12,6 +12,13 @@
  * (filter first, then sort) cheaper, while unfiltered or mildly filtered
  * LIMIT queries use the index.
  *
+ * Quantized indexes (sq8, binary) re-rank every round's ef_search
+ * candidates with exact distances from the heap row (hnsw_scan.c): one heap
+ * fetch per returned row, plus the TOAST chunks of a vector stored out of
+ * line; an expression index re-reads the vector kept in the index page
+ * instead.  That is charged per row on top of the graph walk, and the first
+ * round's ef_search fetches in the startup cost.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -19,6 +26,7 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/heaptoast.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "utils/float.h"
@@ -42,6 +50,9 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		per_row;
 	double		first_batch;
 	double		random_page_cost;
+	double		per_rerank = 0.0;
+	QuantKind	quant;
+	bool		vectors_in_index;
 
 	/* without ORDER BY an HNSW index is useless: make sure it is not used */
 	if (path->indexorderbys == NIL)
@@ -59,6 +70,15 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 
 		m = retrieval_option_m(rel);
 		dims = TupleDescAttr(RelationGetDescr(rel), 0)->atttypmod;
+		/* as the build decides it (no metapage read while planning) */
+		{
+			bool		ok;
+
+			quant = quant_kind_from_name(retrieval_option_quantization(rel), &ok);
+			if (!ok)
+				quant = QUANT_NONE;
+		}
+		vectors_in_index = rel->rd_index->indkey.values[0] == 0;
 		index_close(rel, NoLock);
 	}
 	if (dims < 1)
@@ -81,9 +101,32 @@ hnsw_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	first_batch = Min((double) hnsw_ef_search, tuples) * Max(1.0, m / 2.0) +
 		log(tuples) / log((double) m) * m;	/* upper-layer descent */
 
+	/*
+	 * Re-ranking, per candidate: one page access (the heap row, or the
+	 * element's index page for an expression index), the exact distance,
+	 * and for a heap row its visibility check and, when the vector is too
+	 * large to stay in the row (storage EXTERNAL beyond the toast
+	 * threshold), a TOAST index descent and the chunk pages.
+	 */
+	if (quant != QUANT_NONE)
+	{
+		double		vector_bytes = 8.0 + 4.0 * dims;
+
+		per_rerank = seq_page_cost + cpu_operator_cost * (1.0 + dims / 32.0);
+		if (!vectors_in_index)
+		{
+			per_rerank += cpu_tuple_cost;
+			if (vector_bytes > TOAST_TUPLE_THRESHOLD)
+				per_rerank += seq_page_cost *
+					(2.0 + ceil(vector_bytes / TOAST_MAX_CHUNK_SIZE)) +
+					cpu_tuple_cost * ceil(vector_bytes / TOAST_MAX_CHUNK_SIZE);
+		}
+	}
+
 	(void) random_page_cost;
-	*indexStartupCost = first_batch * per_node;
-	*indexTotalCost = *indexStartupCost + tuples * per_row;
+	*indexStartupCost = first_batch * per_node +
+		Min((double) hnsw_ef_search, tuples) * per_rerank;
+	*indexTotalCost = *indexStartupCost + tuples * (per_row + per_rerank);
 	*indexSelectivity = 1.0;
 	*indexCorrelation = 0;
 	*indexPages = index->pages;

@@ -283,7 +283,26 @@ struct HnswDiskGraph
 	uint32		query_epoch;
 	MemoryContext context;
 	disknode_hash *nodes;
+	HnswBufferHints *hints;		/* where pages were last seen, or NULL */
+
+	/*
+	 * Prefetch window: the nodes the search announced (prefetch callback)
+	 * before computing their distances, in the order it will ask for them.
+	 * Their line pointers are prefetched when announced; their element
+	 * tuples a few distances ahead of use (see disk_prefetch).
+	 */
+	HnswNode   *pf_nodes;
+	int			pf_count;
+	int			pf_used;		/* distances taken from the window so far */
+	int			pf_issued;		/* element tuples prefetched so far */
+	bool		pf_consuming;	/* the next announcement starts a new window */
+	Size		pf_bytes;		/* how much of an element tuple to prefetch */
 };
+
+/* element tuples prefetched ahead of the distance that reads them */
+#define PREFETCH_AHEAD		8
+/* beyond this, the hardware prefetcher follows the sequential reads */
+#define PREFETCH_MAX_BYTES	1024
 
 static void
 corrupted(Relation index, HnswNode node, const char *what)
@@ -378,7 +397,7 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 	if (!BlockNumberIsValid(ItemPointerGetBlockNumberNoCheck(&tid)) ||
 		ItemPointerGetBlockNumberNoCheck(&tid) == RETRIEVAL_META_BLKNO)
 		corrupted(dg->index, entry->key, "element reference");
-	buf = ReadBuffer(dg->index, ItemPointerGetBlockNumber(&tid));
+	buf = hnsw_read_buffer(dg->index, dg->hints, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	etup = (HnswElementTuple) tuple_at(dg->index, page, &tid, HNSW_ELEMENT_TUPLE);
@@ -431,11 +450,71 @@ get_node(HnswDiskGraph *dg, HnswNode node)
 	return entry;
 }
 
+/* Prefetch the element tuple of the window's next node not yet prefetched. */
+static inline void
+prefetch_next_tuple(HnswDiskGraph *dg)
+{
+	ItemPointerData tid;
+
+	hnsw_node_to_tid(dg->pf_nodes[dg->pf_issued++], &tid);
+	hnsw_prefetch_tuple(dg->hints, &tid, dg->pf_bytes);
+}
+
+/*
+ * The search announces the unvisited neighbours of the node it expands,
+ * then asks for their distances in the same order.  Announcing prefetches
+ * each line pointer (their cache misses overlap instead of queueing one
+ * behind the other); the first distance prefetches the first
+ * PREFETCH_AHEAD element tuples (their line pointers have arrived by now)
+ * and each distance one more, so a tuple is in the cache when its distance
+ * reads it.
+ */
+static void
+disk_prefetch(HnswGraph *graph, HnswNode node)
+{
+	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
+	ItemPointerData tid;
+
+	if (dg->pf_consuming)
+	{
+		dg->pf_count = dg->pf_used = dg->pf_issued = 0;
+		dg->pf_consuming = false;
+	}
+	if (dg->pf_count >= 2 * graph->m)
+		return;
+	dg->pf_nodes[dg->pf_count++] = node;
+	hnsw_node_to_tid(node, &tid);
+	hnsw_prefetch_item(dg->hints, &tid);
+}
+
+/* A distance is asked: move the prefetch window if node is its next one. */
+static inline void
+advance_prefetch(HnswDiskGraph *dg, HnswNode node)
+{
+	if (dg->pf_used >= dg->pf_count)
+		return;
+	if (!dg->pf_consuming)
+	{
+		dg->pf_consuming = true;
+		while (dg->pf_issued < Min(dg->pf_count, PREFETCH_AHEAD))
+			prefetch_next_tuple(dg);
+	}
+	if (dg->pf_nodes[dg->pf_used] != node)
+		return;
+	dg->pf_used++;
+	if (dg->pf_issued < dg->pf_count)
+		prefetch_next_tuple(dg);
+}
+
 static float
 disk_query_distance(HnswGraph *graph, HnswNode node)
 {
 	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
-	DiskNode   *entry = get_node(dg, node);
+	DiskNode   *entry;
+
+	if (dg->hints)
+		advance_prefetch(dg, node);
+	entry = get_node(dg, node);
 
 	if (entry->distance_epoch == dg->query_epoch)
 		return entry->distance;
@@ -504,7 +583,7 @@ disk_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
 		load_node(dg, entry, dg->keep_vectors);
 	if (level > entry->level)
 		return 0;
-	buf = ReadBuffer(dg->index, ItemPointerGetBlockNumber(&entry->neighbortid));
+	buf = hnsw_read_buffer(dg->index, dg->hints, ItemPointerGetBlockNumber(&entry->neighbortid));
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	n = copy_layer((HnswNeighborTuple) tuple_at(dg->index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE),
@@ -544,7 +623,7 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->base.pair_distance = disk_pair_distance;
 	dg->base.visit = disk_visit;
 	dg->base.reset_visits = disk_reset_visits;
-	dg->base.prefetch = NULL;	/* buffers are read on demand */
+	dg->base.prefetch = disk_prefetch;
 	dg->index = index;
 	dg->metric = (HnswMetric) meta->metric;
 	dg->dims = meta->dims;
@@ -568,7 +647,11 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->visit_epoch = 1;
 	dg->query_epoch = 1;
 	dg->context = context;
-	dg->nodes = disknode_create(context, 256, NULL);
+	/* a scan at the default ef_search visits ~650 nodes: no regrowth */
+	dg->nodes = disknode_create(context, 768, NULL);
+	dg->hints = hnsw_buffer_hints(index);
+	dg->pf_nodes = MemoryContextAlloc(context, sizeof(HnswNode) * 2 * meta->m);
+	dg->pf_bytes = Min(dg->layout.element_size, PREFETCH_MAX_BYTES);
 	return dg;
 }
 
