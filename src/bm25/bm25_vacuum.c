@@ -18,8 +18,9 @@
  * VACUUM holds the heavyweight flush lock (see bm25_buffer.c) so that no
  * flush copies a buffered document while it is being marked.
  *
- * XXX: postings of deleted documents stay in the segments (skipped by
- * scans) until REINDEX; merges will drop them.
+ * Postings of deleted documents stay in their segments (skipped by scans)
+ * until a merge rewrites the segment without them.  amvacuumcleanup makes
+ * released pages that no scan can read any more reusable (bm25_space.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -275,13 +276,16 @@ bm25_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 
 	if (info->analyze_only)
 		return stats;
+	/* pages no scan can read any more become reusable (bm25_space.c) */
+	(void) bm25_space_take_run(info->index, 0);
+	bm25_meta_read(info->index, &meta);
 	if (stats == NULL)
 	{
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
-		bm25_meta_read(info->index, &meta);
 		stats->num_index_tuples = (double) meta.ndocs;
 		stats->estimated_count = false;
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	stats->pages_free = (BlockNumber) bm25_space_free_pages(&meta);
 	return stats;
 }
