@@ -84,8 +84,9 @@ DROP FUNCTION mgen, mref, mcheck, wide_top;
 -- no scan can read them, so under a steady churn (500 rows in, the 500
 -- oldest out, VACUUM; 40 rounds = 10x the live rows rewritten) the index
 -- stops growing.  Without reuse it grows by ~65 pages a round (2,618 pages
--- after 40 rounds); with it, the last 20 rounds never exceed the largest
--- size of the first 20.
+-- after 40 rounds, twice its size after 20); with it, the last 20 rounds
+-- stay within 1.25x the largest size of the first 20 (in practice equal:
+-- the margin is for a concurrent autovacuum delaying a reuse).
 CREATE TABLE churn (id bigserial PRIMARY KEY, body text);
 CREATE FUNCTION cgen(i bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT string_agg('t' || floor(300 * power((hashint8(i * 7919 + j) & 2147483647) / 2147483648.0, 2))::int, ' ' ORDER BY j)
@@ -100,7 +101,7 @@ SELECT 'INSERT INTO churn (body) SELECT cgen(i) FROM generate_series((SELECT max
        format('INSERT INTO churn_sizes SELECT %s, pg_relation_size(''churn_idx'') / 8192', r)
 FROM generate_series(1, 40) r \gexec
 \set ECHO all
-SELECT (SELECT max(pages) FROM churn_sizes WHERE round > 20) <= (SELECT max(pages) FROM churn_sizes WHERE round <= 20) AS bounded,
+SELECT (SELECT max(pages) FROM churn_sizes WHERE round > 20) <= 1.25 * (SELECT max(pages) FROM churn_sizes WHERE round <= 20) AS bounded,
        (SELECT max(pages) FROM churn_sizes) < 400 AS small,
        (SELECT documents FROM retrieval.index_stats('churn_idx')) = (SELECT count(*) FROM churn) AS n_exact;
 CREATE FUNCTION churn_top(q text, use_index bool) RETURNS text LANGUAGE plpgsql AS $$

@@ -425,6 +425,7 @@ extern Buffer bm25_space_new_page(Relation index, Bm25MetaData *wmeta);
 extern void bm25_space_release_blocks(Bm25MetaData *meta, const BlockNumber *blocks, int nblocks);
 extern BlockNumber *bm25_space_chain_blocks(Relation index, BlockNumber head, int *nblocks);
 extern uint64 bm25_space_free_pages(const Bm25MetaData *meta);
+extern BlockNumber bm25_space_sweep(Relation index);
 
 /* bm25_settings.c */
 extern void bm25_settings_init(void);

@@ -24,11 +24,14 @@
  * REINDEX compacts).  The free space map is not used: it cannot hand out
  * contiguous runs, and a segment is one run.
  *
+ * Pages nothing refers to (a flush or merge cut short by a crash or an
+ * error after writing its segment; runs dropped because a list was full,
+ * counted in lost_pages) are found and released by VACUUM's sweep.
+ *
  * XXX: on a hot standby a query is not protected (no recovery conflict is
  * raised when the primary reuses a page, as nbtree's XLOG_BTREE_REUSE_PAGE
- * does); run standbys with hot_standby_feedback = on.  Pages orphaned by a
- * crash are never reclaimed, and when a list is full the smallest run is
- * dropped (counted in lost_pages) until REINDEX.
+ * does); run standbys with hot_standby_feedback = on.  The file never
+ * shrinks.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +39,7 @@
 
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 
 #include "bm25.h"
@@ -199,8 +203,8 @@ bm25_space_take(Bm25MetaData *meta, BlockNumber npages)
 
 /*
  * Take a run of npages for a segment, recycling pending runs first, in a
- * WAL record of the metapage (none when nothing changes); npages = 0 only
- * recycles (VACUUM).  InvalidBlockNumber: extend the relation instead.
+ * WAL record of the metapage (none when nothing changes).
+ * InvalidBlockNumber: extend the relation instead.
  */
 BlockNumber
 bm25_space_take_run(Relation index, BlockNumber npages)
@@ -298,4 +302,126 @@ bm25_space_free_pages(const Bm25MetaData *meta)
 	for (uint32 i = 0; i < meta->nfree; i++)
 		n += meta->free[i].npages;
 	return n;
+}
+
+static bool
+mark_range(uint8 *used, BlockNumber nblocks, BlockNumber start, BlockNumber npages)
+{
+	if (start == 0 || start > nblocks || npages > nblocks - start)
+		return false;
+	for (BlockNumber b = start; b < start + npages; b++)
+	{
+		if (used[b / 8] & (1 << (b % 8)))
+			return false;		/* one page in two places */
+		used[b / 8] |= 1 << (b % 8);
+	}
+	return true;
+}
+
+static bool
+mark_chain(Relation index, uint8 *used, BlockNumber nblocks, BlockNumber blkno)
+{
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!mark_range(used, nblocks, blkno, 1))
+			return false;
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		blkno = RetrievalPageGetOpaque(BufferGetPage(buf))->next;
+		UnlockReleaseBuffer(buf);
+	}
+	return true;
+}
+
+/*
+ * VACUUM: find the pages nothing refers to (not the metapage, a segment,
+ * a write-buffer chain, a pending or free run) and release them.  Those
+ * are pages of a segment whose flush or merge was cut short by a crash or
+ * an error before publishing it, and runs dropped because the pending list
+ * was full (released with a new stamp, so a scan that may still read them
+ * is respected).  Returns the number of pages released.
+ *
+ * Holding the flush lock excludes flushes and merges, the only writers of
+ * unpublished pages; holding the metapage exclusively excludes appends,
+ * which link every page they add in the metapage's own record.  So the
+ * picture cannot change while it is taken.
+ */
+BlockNumber
+bm25_space_sweep(Relation index)
+{
+	Buffer		metabuf;
+	Bm25MetaData local;
+	BlockNumber nblocks;
+	uint8	   *used;
+	bool		ok = true;
+	bool		changed;
+	BlockNumber released = 0;
+
+	LockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
+	metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	retrieval_meta_check(index, BufferGetPage(metabuf), INDEX_KIND_BM25, BM25_FORMAT_VERSION);
+	memcpy(&local, PageGetContents(BufferGetPage(metabuf)), sizeof(Bm25MetaData));
+	nblocks = RelationGetNumberOfBlocks(index);
+	used = palloc_extended(nblocks / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	used[0] |= 1;				/* the metapage */
+	for (uint32 i = 0; ok && i < local.nsegments && i < BM25_MAX_SEGMENTS; i++)
+		ok = mark_range(used, nblocks, local.segments[i].start, local.segments[i].npages);
+	for (uint32 i = 0; ok && i < local.npending && i < BM25_MAX_PENDING; i++)
+		ok = mark_range(used, nblocks, local.pending[i].start, local.pending[i].npages);
+	for (uint32 i = 0; ok && i < local.nfree && i < BM25_MAX_FREE; i++)
+		ok = mark_range(used, nblocks, local.free[i].start, local.free[i].npages);
+	if (ok)
+		ok = mark_chain(index, used, nblocks, local.buffer_head);
+	if (ok)
+		ok = mark_chain(index, used, nblocks, local.sealed_head);
+	if (!ok)
+	{
+		/* never free a page on a picture that does not add up */
+		UnlockReleaseBuffer(metabuf);
+		UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
+		pfree(used);
+		ereport(WARNING,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("BM25 index \"%s\" has pages referenced twice or out of range; unused pages were not reclaimed",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
+		return 0;
+	}
+
+	changed = bm25_space_recycle(&local);
+	/* dropped runs are unreferenced: found again below (or dropped again) */
+	changed |= local.lost_pages > 0;
+	local.lost_pages = 0;
+	for (BlockNumber b = 1; b < nblocks;)
+	{
+		BlockNumber start = b;
+
+		if (used[b / 8] & (1 << (b % 8)))
+		{
+			b++;
+			continue;
+		}
+		while (b < nblocks && !(used[b / 8] & (1 << (b % 8))))
+			b++;
+		bm25_space_release(&local, start, b - start);
+		released += b - start;
+	}
+	if (changed || released > 0)
+	{
+		RetrievalPageWrite write;
+		Page		page;
+
+		retrieval_write_begin(&write, index, false);
+		page = retrieval_write_page(&write, metabuf, false);
+		memcpy(PageGetContents(page), &local, sizeof(Bm25MetaData));
+		retrieval_write_finish(&write);
+	}
+	UnlockReleaseBuffer(metabuf);
+	UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
+	pfree(used);
+	return released;
 }

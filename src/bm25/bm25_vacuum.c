@@ -20,7 +20,8 @@
  *
  * Postings of deleted documents stay in their segments (skipped by scans)
  * until a merge rewrites the segment without them.  amvacuumcleanup makes
- * released pages that no scan can read any more reusable (bm25_space.c).
+ * released pages that no scan can read any more reusable and releases the
+ * pages nothing refers to (bm25_space.c's sweep).
  *
  *-------------------------------------------------------------------------
  */
@@ -273,11 +274,19 @@ IndexBulkDeleteResult *
 bm25_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
 	Bm25MetaData meta;
+	BlockNumber released;
 
 	if (info->analyze_only)
 		return stats;
-	/* pages no scan can read any more become reusable (bm25_space.c) */
-	(void) bm25_space_take_run(info->index, 0);
+	/*
+	 * Pages no scan can read any more become reusable, and pages nothing
+	 * refers to (a flush or merge cut short) are released (bm25_space.c).
+	 */
+	released = bm25_space_sweep(info->index);
+	if (released > 0)			/* rare: after a crash or an error mid-flush */
+		ereport(LOG,
+				(errmsg("BM25 index \"%s\": %u unreferenced pages (of an interrupted flush or merge) released",
+						RelationGetRelationName(info->index), released)));
 	bm25_meta_read(info->index, &meta);
 	if (stats == NULL)
 	{

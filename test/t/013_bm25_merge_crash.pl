@@ -20,9 +20,10 @@
 # meanwhile; then the postmaster and all its children get SIGKILL.  After
 # crash recovery, for several queries the full index scan equals the
 # sequential scan sorted by the operator (rows, scores, ties by TID), every
-# committed row is found through the index, the index counts exactly the
-# live rows after VACUUM, and the same holds after more writes that flush,
-# merge and reuse pages.
+# committed row is found through the index, VACUUM releases the pages of the
+# unpublished segment (and finds no such page without a crash), the index
+# counts exactly the live rows after VACUUM, and the same holds after more
+# writes that flush, merge and reuse pages.
 use strict;
 use warnings;
 
@@ -109,6 +110,9 @@ churn(400) for 1 .. 6;
 my $pages_end = $node->safe_psql('postgres', "SELECT pg_relation_size('docs_idx') / 8192");
 cmp_ok($pages_end, '<=', $pages_mid,
 	"6 more rounds of churn reuse pages: $pages_mid pages before, $pages_end after");
+my $vacuum_offset = -s $node->logfile;
+$node->safe_psql('postgres', 'VACUUM docs');
+ok(!$node->log_contains(qr/unreferenced pages/, $vacuum_offset), 'without a crash VACUUM finds no unreferenced page');
 
 # --- (2) a crash between writing a merged segment and publishing it ------------
 my $committed = $node->safe_psql('postgres', 'SELECT count(*) FROM docs');
@@ -122,6 +126,9 @@ ok($node->wait_for_log(qr/BM25 merge of index "docs_idx" paused/, $log_offset),
 my @queries = ('common', 't0', 't1 t7', 't3 t3 t20', 't10 t11 t12 t13 t14 t15', 't59 t58');
 is($node->safe_psql('postgres', "SELECT idx_list('t1 t7') = seq_list('t1 t7')"),
 	't', 'scans during the paused merge read the old segments');
+# a commit flushes the WAL written so far, the merge's pages and the record
+# that took them from the free runs included: they must survive the crash
+$node->safe_psql('postgres', 'CREATE TABLE wal_flushed AS SELECT 1 AS x');
 
 my @killed = crash_node($node);
 eval { $merger->quit };
@@ -150,7 +157,13 @@ sub check_all
 is($node->safe_psql('postgres', 'SELECT count(*) FROM docs'), $committed,
 	'the rows of the interrupted INSERT are gone, the committed ones are there');
 check_all('after a crash mid-merge');
+$log_offset = -s $node->logfile;
 $node->safe_psql('postgres', 'VACUUM docs');
+ok($node->log_contains(qr/BM25 index "docs_idx": [1-9]\d* unreferenced pages \(of an interrupted flush or merge\) released/, $log_offset),
+	'VACUUM releases the pages of the merged segment that was never published');
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', 'VACUUM docs');
+ok(!$node->log_contains(qr/unreferenced pages/, $log_offset), 'a second VACUUM finds none');
 is( $node->safe_psql('postgres',
 		"SELECT documents = (SELECT count(*) FROM docs) FROM retrieval.index_stats('docs_idx')"),
 	't', 'after VACUUM the index counts exactly the live rows');
