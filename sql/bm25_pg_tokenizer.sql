@@ -89,12 +89,14 @@ CREATE FUNCTION check_index(cfg regconfig) RETURNS TABLE (qid int, matching bigi
   FROM tq ORDER BY tq.qid $$;
 
 SELECT * FROM check_index('english');
--- the plan really is an index scan
+-- the plan really is an index scan (no sort: rows with score 0 are not returned)
 SET enable_seqscan = off;
+SET enable_sort = off;
 EXPLAIN (COSTS OFF) SELECT id FROM tsd ORDER BY body <@> 'cat' LIMIT 10;
 -- stemming and stopwords: 'running' finds 'runs', 'ran' is not a form of run
 SELECT id, round((body <@> 'running')::numeric, 9) AS d FROM tsd WHERE id < 100 ORDER BY body <@> 'running' LIMIT 10;
 RESET enable_seqscan;
+RESET enable_sort;
 
 -- inserts through the write buffer (flushes and merges at buffer_pages = 4)
 INSERT INTO tsd SELECT 1000 + i, 'cat garden ' || repeat('running dogs ', i % 5) || 'searching'
@@ -108,8 +110,10 @@ CREATE INDEX tsd_simple ON tsd USING retrieval (body) WITH (tokenizer = 'pg:simp
 SELECT documents FROM retrieval.index_stats('tsd_simple');
 SELECT * FROM check_index('simple');
 SET enable_seqscan = off;
+SET enable_sort = off;
 SELECT id, round((body <@> 'the')::numeric, 9) AS d FROM tsd WHERE id < 100 ORDER BY body <@> 'the' LIMIT 5;
 RESET enable_seqscan;
+RESET enable_sort;
 
 -- a configuration that does not exist is refused at CREATE INDEX
 \set VERBOSITY terse
