@@ -117,3 +117,14 @@ SELECT q, churn_top(q, true) = churn_top(q, false) AS index_equals_seq
 FROM (VALUES ('t0'), ('t5 t77'), ('t299 t1 t1')) v(q);
 DROP TABLE churn, churn_sizes;
 DROP FUNCTION cgen, churn_top;
+
+-- the developer-only merge pause (crash tests): off by default, superuser only
+SHOW retrieval.bm25_merge_pause;
+CREATE ROLE bm25_merge_nosu;
+SET ROLE bm25_merge_nosu;
+SET retrieval.bm25_merge_pause = 1000;
+\set VERBOSITY sqlstate
+SET retrieval.bm25_merge_pause = 1000;
+\set VERBOSITY default
+RESET ROLE;
+DROP ROLE bm25_merge_nosu;
