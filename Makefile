@@ -96,6 +96,8 @@ BM25_OBJS = \
 	src/bm25/bm25_segment.o \
 	src/bm25/bm25_buffer.o \
 	src/bm25/bm25_merge.o \
+	src/bm25/bm25_space.o \
+	src/bm25/bm25_settings.o \
 	src/bm25/bm25_stats.o \
 	src/bm25/bm25_topk.o \
 	src/bm25/bm25_scan.o \

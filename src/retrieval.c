@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "am/retrieval_am.h"
+#include "bm25/bm25.h"
 #include "hnsw/hnsw.h"
 #include "simd/distance_settings.h"
 
@@ -27,5 +28,6 @@ _PG_init(void)
 	distance_settings_init();
 	retrieval_options_init();
 	hnsw_settings_init();
+	bm25_settings_init();
 	MarkGUCPrefixReserved("retrieval");
 }

@@ -73,11 +73,16 @@
  * newer ones is rewritten as one segment without VACUUM's deleted
  * documents, so segment sizes grow geometrically.
  *
- * XXX not done: reuse of the pages of flushed buffers, merged and orphaned
- * segments (REINDEX compacts); merges run in the inserting backend (no
- * background worker) with the merged postings in memory; parallel build; a
- * build larger than maintenance_work_mem gives several segments (correct,
- * a little slower to scan; at most BM25_MAX_SEGMENTS).
+ * Page reuse (bm25_space.c): pages that a flush or merge unlinks are
+ * released in the same WAL record, stamped with the next transaction id,
+ * and reused for new segments and buffer pages once no backend's xmin is
+ * that old, i.e. once no scan that may have listed them can still run.
+ *
+ * XXX not done: reuse of pages orphaned by a crash (REINDEX compacts);
+ * merges run in the inserting backend (no background worker) with the
+ * merged postings in memory; parallel build; a build larger than
+ * maintenance_work_mem gives several segments (correct, a little slower to
+ * scan; at most BM25_MAX_SEGMENTS).
  *
  *-------------------------------------------------------------------------
  */
@@ -87,6 +92,7 @@
 #include "postgres.h"
 
 #include "access/amapi.h"
+#include "access/transam.h"
 #include "nodes/execnodes.h"
 #include "storage/itemptr.h"
 #include "utils/relcache.h"
@@ -95,9 +101,11 @@
 #include "../page/index_page.h"
 #include "../tokenize/tokenizer.h"
 
-#define BM25_FORMAT_VERSION		1
+#define BM25_FORMAT_VERSION		2
 #define BM25_BLOCK_SIZE			128
 #define BM25_MAX_SEGMENTS		64
+#define BM25_MAX_PENDING		128	/* released page runs not yet reusable */
+#define BM25_MAX_FREE			128	/* reusable page runs */
 #define BM25_NAME_LEN			128
 #define BM25_SEGMENT_MAGIC		0x424D3235	/* "BM25" */
 
@@ -120,6 +128,21 @@ typedef struct Bm25SegmentRef
 	uint32		nterms;
 } Bm25SegmentRef;
 
+/* Pages released by a flush or merge, reusable once safe is removable. */
+typedef struct Bm25PendingRun
+{
+	BlockNumber start;
+	BlockNumber npages;
+	FullTransactionId safe;		/* next xid when the pages were unlinked */
+} Bm25PendingRun;
+
+/* Reusable pages: runs sorted by start, adjacent runs coalesced. */
+typedef struct Bm25FreeRun
+{
+	BlockNumber start;
+	BlockNumber npages;
+} Bm25FreeRun;
+
 /* Contents of the metapage after the common header. */
 typedef struct Bm25MetaData
 {
@@ -136,6 +159,11 @@ typedef struct Bm25MetaData
 	BlockNumber sealed_head;	/* chain being flushed, or Invalid */
 	uint32		nsegments;
 	Bm25SegmentRef segments[BM25_MAX_SEGMENTS];
+	uint32		npending;
+	uint32		nfree;
+	uint64		lost_pages;		/* dropped because the lists were full */
+	Bm25PendingRun pending[BM25_MAX_PENDING];
+	Bm25FreeRun free[BM25_MAX_FREE];
 } Bm25MetaData;
 
 /* Segment stream layout: header at offset 0. */
@@ -387,6 +415,21 @@ extern void bm25_buffer_scan(Relation index, BlockNumber head, bool with_terms,
 							 Bm25BufferVisitor visit, void *arg);
 extern void bm25_buffer_init_chain(Relation index, Bm25MetaData *meta, bool building);
 extern void bm25_flush(Relation index, bool force);
+
+/* Page space (bm25_space.c) */
+extern void bm25_space_release(Bm25MetaData *meta, BlockNumber start, BlockNumber npages);
+extern bool bm25_space_recycle(Bm25MetaData *meta);
+extern BlockNumber bm25_space_take(Bm25MetaData *meta, BlockNumber npages);
+extern BlockNumber bm25_space_take_run(Relation index, BlockNumber npages);
+extern Buffer bm25_space_new_page(Relation index, Bm25MetaData *wmeta);
+extern void bm25_space_release_blocks(Bm25MetaData *meta, const BlockNumber *blocks, int nblocks);
+extern BlockNumber *bm25_space_chain_blocks(Relation index, BlockNumber head, int *nblocks);
+extern uint64 bm25_space_free_pages(const Bm25MetaData *meta);
+extern BlockNumber bm25_space_sweep(Relation index);
+
+/* bm25_settings.c */
+extern void bm25_settings_init(void);
+extern void bm25_merge_pause(Relation index);
 
 /* bm25_merge.c */
 extern void bm25_merge_if_needed(Relation index);

@@ -61,11 +61,16 @@ encode_terms(const Bm25Bag *doc, Size *nbytes)
 	return out;
 }
 
-/* Start an empty chain (CREATE INDEX, or sealing the current one). */
+/*
+ * A new, empty chain page in the caller's WAL record: a reusable page taken
+ * from wmeta (the metapage being changed in that record) or, when wmeta is
+ * NULL (CREATE INDEX) or nothing is free, a new page at the end.
+ */
 static Buffer
-new_chain_page(Relation index, RetrievalPageWrite *write)
+new_chain_page(Relation index, RetrievalPageWrite *write, Bm25MetaData *wmeta)
 {
-	Buffer		buf = retrieval_new_buffer(index, MAIN_FORKNUM);
+	Buffer		buf = wmeta ? bm25_space_new_page(index, wmeta)
+		: retrieval_new_buffer(index, MAIN_FORKNUM);
 	Page		page = retrieval_write_page(write, buf, true);
 
 	retrieval_page_init(page, RETRIEVAL_PAGE_BM25);
@@ -79,7 +84,7 @@ bm25_buffer_init_chain(Relation index, Bm25MetaData *meta, bool building)
 	Buffer		buf;
 
 	retrieval_write_begin(&write, index, building);
-	buf = new_chain_page(index, &write);
+	buf = new_chain_page(index, &write, NULL);
 	retrieval_write_finish(&write);
 	meta->buffer_head = meta->buffer_tail = BufferGetBlockNumber(buf);
 	meta->buffer_pages = 1;
@@ -122,10 +127,10 @@ bm25_buffer_append(Relation index, ItemPointer tid, const Bm25Bag *doc, bool bui
 			Bm25MetaData *wmeta;
 
 			retrieval_write_begin(&write, index, building);
-			newbuf = new_chain_page(index, &write);
+			wmeta = (Bm25MetaData *) PageGetContents(retrieval_write_page(&write, metabuf, false));
+			newbuf = new_chain_page(index, &write, building ? NULL : wmeta);
 			page = retrieval_write_page(&write, buf, false);
 			RetrievalPageGetOpaque(page)->next = BufferGetBlockNumber(newbuf);
-			wmeta = (Bm25MetaData *) PageGetContents(retrieval_write_page(&write, metabuf, false));
 			wmeta->buffer_tail = BufferGetBlockNumber(newbuf);
 			wmeta->buffer_pages++;
 			retrieval_write_finish(&write);
@@ -319,6 +324,8 @@ bm25_flush(Relation index, bool force)
 	Bm25SegmentRef ref;
 	bool		have_segment;
 	RetrievalPageWrite write;
+	BlockNumber *chain;
+	int			nchain;
 
 	if (!ConditionalLockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock))
 		return;
@@ -346,8 +353,8 @@ bm25_flush(Relation index, bool force)
 			return;
 		}
 		retrieval_write_begin(&write, index, false);
-		newbuf = new_chain_page(index, &write);
 		wmeta = (Bm25MetaData *) PageGetContents(retrieval_write_page(&write, metabuf, false));
+		newbuf = new_chain_page(index, &write, wmeta);
 		wmeta->sealed_head = wmeta->buffer_head;
 		wmeta->buffer_head = wmeta->buffer_tail = BufferGetBlockNumber(newbuf);
 		wmeta->buffer_pages = 1;
@@ -361,6 +368,8 @@ bm25_flush(Relation index, bool force)
 	bm25_buffer_scan(index, sealed, true, flush_visit, bld);
 	have_segment = bm25_builder_write(bld, index, false, &ref);
 	bm25_builder_destroy(bld);
+	/* the sealed chain is immutable now: we hold the flush lock */
+	chain = bm25_space_chain_blocks(index, sealed, &nchain);
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	retrieval_write_begin(&write, index, false);
@@ -368,8 +377,11 @@ bm25_flush(Relation index, bool force)
 	if (have_segment)
 		meta->segments[meta->nsegments++] = ref;
 	meta->sealed_head = InvalidBlockNumber;
+	/* scans that copied the metapage before this record may still read it */
+	bm25_space_release_blocks(meta, chain, nchain);
 	retrieval_write_finish(&write);
 	UnlockReleaseBuffer(metabuf);
+	pfree(chain);
 
 	bm25_merge_if_needed(index);
 	UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);

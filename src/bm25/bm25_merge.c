@@ -15,14 +15,16 @@
  * new, dense ids to the live documents, then copies every term's postings
  * segment by segment through the id map, so each term's ids keep growing;
  * block maxima and df are recomputed by the writer.  The new segment is
- * written in fresh pages (full-page WAL images); one WAL record then
- * replaces the merged segments in the metapage.  A crash before that
- * record leaves the old segments in place and the new pages unreferenced.
+ * written in reused or new pages (full-page WAL images); one WAL record
+ * then replaces the merged segments in the metapage and releases their
+ * pages (reusable once no scan can read them, bm25_space.c).  A crash
+ * before that record leaves the old segments in place and the new pages
+ * unreferenced (tested by killing the server while
+ * retrieval.bm25_merge_pause holds a merge there).
  *
  * XXX: the merge runs in the inserting backend that flushed (a background
- * worker would spare that insert the latency), holds the merged postings in
- * memory, and the pages of merged segments are not reused (REINDEX
- * compacts).
+ * worker would spare that insert the latency) and holds the merged
+ * postings in memory.
  *
  *-------------------------------------------------------------------------
  */
@@ -174,6 +176,7 @@ bm25_merge_if_needed(Relation index)
 	first = n - k;
 
 	have_merged = bm25_merge_segments(index, &meta.segments[first], k, &merged);
+	bm25_merge_pause(index);	/* crash tests strike here */
 
 	metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -184,6 +187,9 @@ bm25_merge_if_needed(Relation index)
 		memcmp(&wmeta->segments[first], &meta.segments[first], sizeof(Bm25SegmentRef) * k) != 0)
 		elog(ERROR, "segment list of BM25 index \"%s\" changed during a merge",
 			 RelationGetRelationName(index));
+	/* reusable once no scan that listed them can still be running */
+	for (int i = first; i < n; i++)
+		bm25_space_release(wmeta, wmeta->segments[i].start, wmeta->segments[i].npages);
 	if (have_merged)
 		wmeta->segments[first++] = merged;
 	wmeta->nsegments = first;

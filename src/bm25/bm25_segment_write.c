@@ -303,8 +303,8 @@ filler_flush(PageFiller *f)
 
 	if (f->next >= f->npages)
 		elog(ERROR, "BM25 segment larger than its layout");
-	buf = ReadBuffer(f->index, f->start + f->next);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	/* the page is written whole: never read its old contents */
+	buf = ReadBufferExtended(f->index, MAIN_FORKNUM, f->start + f->next, RBM_ZERO_AND_LOCK, NULL);
 	retrieval_write_begin(&write, f->index, f->building);
 	page = retrieval_write_page(&write, buf, true);
 	memcpy(page, f->page.data, BLCKSZ);
@@ -355,15 +355,22 @@ filler_pad_to(PageFiller *f, uint64 off)
 }
 
 /*
- * Allocate npages contiguous new pages.  Holding the extension lock for
- * the whole run keeps other backends' new pages out of it.
+ * Allocate npages contiguous pages: reusable ones (bm25_space.c) outside a
+ * build, else new ones.  Holding the extension lock for the whole run
+ * keeps other backends' new pages out of it.
  */
 static BlockNumber
-allocate_run(Relation index, BlockNumber npages)
+allocate_run(Relation index, BlockNumber npages, bool building)
 {
 	bool		need_lock = !RELATION_IS_LOCAL(index);
 	BlockNumber start = InvalidBlockNumber;
 
+	if (!building)
+	{
+		start = bm25_space_take_run(index, npages);
+		if (BlockNumberIsValid(start))
+			return start;
+	}
 	if (need_lock)
 		LockRelationForExtension(index, ExclusiveLock);
 	for (BlockNumber i = 0; i < npages; i++)
@@ -452,7 +459,7 @@ bm25_builder_write(Bm25Builder *bld, Relation index, bool building, Bm25SegmentR
 	f.index = index;
 	f.building = building;
 	f.npages = (BlockNumber) ((hdr.end_off + BM25_PAGE_DATA - 1) / BM25_PAGE_DATA);
-	f.start = allocate_run(index, f.npages);
+	f.start = allocate_run(index, f.npages, building);
 	retrieval_page_init((Page) f.page.data, RETRIEVAL_PAGE_BM25);
 	((PageHeader) f.page.data)->pd_lower = ((PageHeader) f.page.data)->pd_upper;
 

@@ -18,8 +18,10 @@
  * VACUUM holds the heavyweight flush lock (see bm25_buffer.c) so that no
  * flush copies a buffered document while it is being marked.
  *
- * XXX: postings of deleted documents stay in the segments (skipped by
- * scans) until REINDEX; merges will drop them.
+ * Postings of deleted documents stay in their segments (skipped by scans)
+ * until a merge rewrites the segment without them.  amvacuumcleanup makes
+ * released pages that no scan can read any more reusable and releases the
+ * pages nothing refers to (bm25_space.c's sweep).
  *
  *-------------------------------------------------------------------------
  */
@@ -272,16 +274,27 @@ IndexBulkDeleteResult *
 bm25_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
 	Bm25MetaData meta;
+	BlockNumber released;
 
 	if (info->analyze_only)
 		return stats;
+	/*
+	 * Pages no scan can read any more become reusable, and pages nothing
+	 * refers to (a flush or merge cut short) are released (bm25_space.c).
+	 */
+	released = bm25_space_sweep(info->index);
+	if (released > 0)			/* rare: after a crash or an error mid-flush */
+		ereport(LOG,
+				(errmsg("BM25 index \"%s\": %u unreferenced pages (of an interrupted flush or merge) released",
+						RelationGetRelationName(info->index), released)));
+	bm25_meta_read(info->index, &meta);
 	if (stats == NULL)
 	{
 		stats = palloc0(sizeof(IndexBulkDeleteResult));
-		bm25_meta_read(info->index, &meta);
 		stats->num_index_tuples = (double) meta.ndocs;
 		stats->estimated_count = false;
 	}
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
+	stats->pages_free = (BlockNumber) bm25_space_free_pages(&meta);
 	return stats;
 }

@@ -1,0 +1,427 @@
+/*-------------------------------------------------------------------------
+ *
+ * bm25_space.c
+ *	  Page space of a BM25 index: pages that flushes and merges unlink wait
+ *	  in the metapage until no scan can still read them, then are reused
+ *	  for new segments (contiguous runs) and write-buffer pages.
+ *
+ * The rule.  A scan copies the metapage once (rescan) and then reads the
+ * segments and chains it lists, possibly long after a merge or flush has
+ * unlinked them.  Such a scan runs under a snapshot taken before the
+ * unlinking, so its backend's xmin is at most the next transaction id of
+ * that moment.  So unlinked pages are stamped with ReadNextFullTransactionId()
+ * in the same WAL record that unlinks them (the "pending" runs) and become
+ * reusable (the "free" runs) only when that id is older than every
+ * running backend's xmin (GlobalVisCheckRemovableFullXid, the test nbtree
+ * uses to recycle deleted pages).  Until then they are not touched.
+ *
+ * Both lists live in the metapage and change only in WAL records of the
+ * metapage, under its exclusive buffer lock, so they are crash-safe and
+ * always agree with the segment list: a page is in at most one of the
+ * segment list, a chain, the pending runs or the free runs.  Taking pages
+ * for a segment is logged before the segment is written; a crash before
+ * the segment is published leaks those pages (as it did before page reuse;
+ * REINDEX compacts).  The free space map is not used: it cannot hand out
+ * contiguous runs, and a segment is one run.
+ *
+ * Pages nothing refers to (a flush or merge cut short by a crash or an
+ * error after writing its segment; runs dropped because a list was full,
+ * counted in lost_pages) are found and released by VACUUM's sweep.
+ *
+ * XXX: on a hot standby a query is not protected (no recovery conflict is
+ * raised when the primary reuses a page, as nbtree's XLOG_BTREE_REUSE_PAGE
+ * does); run standbys with hot_standby_feedback = on.  The file never
+ * shrinks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
+#include "bm25.h"
+
+/* Add a run to the sorted free list, coalescing with its neighbours. */
+static void
+free_add(Bm25MetaData *meta, BlockNumber start, BlockNumber npages)
+{
+	int			i = 0;
+	int			n = (int) meta->nfree;
+	Bm25FreeRun *f = meta->free;
+
+	while (i < n && f[i].start < start)
+		i++;
+	/* joins the previous run */
+	if (i > 0 && f[i - 1].start + f[i - 1].npages == start)
+	{
+		f[i - 1].npages += npages;
+		if (i < n && f[i - 1].start + f[i - 1].npages == f[i].start)
+		{
+			f[i - 1].npages += f[i].npages;
+			memmove(&f[i], &f[i + 1], sizeof(Bm25FreeRun) * (n - i - 1));
+			meta->nfree--;
+		}
+		return;
+	}
+	/* joins the next run */
+	if (i < n && start + npages == f[i].start)
+	{
+		f[i].start = start;
+		f[i].npages += npages;
+		return;
+	}
+	if (n == BM25_MAX_FREE)
+	{
+		/* full: keep the larger runs, drop the smallest (leaked) */
+		int			smallest = 0;
+
+		for (int j = 1; j < n; j++)
+			if (f[j].npages < f[smallest].npages)
+				smallest = j;
+		if (f[smallest].npages >= npages)
+		{
+			meta->lost_pages += npages;
+			return;
+		}
+		meta->lost_pages += f[smallest].npages;
+		memmove(&f[smallest], &f[smallest + 1], sizeof(Bm25FreeRun) * (n - smallest - 1));
+		n--;
+		meta->nfree--;
+		if (smallest < i)
+			i--;
+	}
+	memmove(&f[i + 1], &f[i], sizeof(Bm25FreeRun) * (n - i));
+	f[i].start = start;
+	f[i].npages = npages;
+	meta->nfree++;
+}
+
+/*
+ * Unlink a run: reusable once every backend's xmin is past the next
+ * transaction id of now.  meta is a metapage being changed in a WAL record.
+ */
+void
+bm25_space_release(Bm25MetaData *meta, BlockNumber start, BlockNumber npages)
+{
+	FullTransactionId safe = ReadNextFullTransactionId();
+	Bm25PendingRun *last;
+
+	if (npages == 0)
+		return;
+	last = meta->npending > 0 ? &meta->pending[meta->npending - 1] : NULL;
+	if (last && FullTransactionIdEquals(last->safe, safe) && last->start + last->npages == start)
+	{
+		last->npages += npages;
+		return;
+	}
+	if (meta->npending == BM25_MAX_PENDING)
+		(void) bm25_space_recycle(meta);
+	if (meta->npending == BM25_MAX_PENDING)
+	{
+		meta->lost_pages += npages;
+		return;
+	}
+	last = &meta->pending[meta->npending++];
+	last->start = start;
+	last->npages = npages;
+	last->safe = safe;
+}
+
+/* Release sorted, distinct blocks (a chain's pages), coalescing neighbours. */
+void
+bm25_space_release_blocks(Bm25MetaData *meta, const BlockNumber *blocks, int nblocks)
+{
+	int			i = 0;
+
+	while (i < nblocks)
+	{
+		int			j = i + 1;
+
+		while (j < nblocks && blocks[j] == blocks[j - 1] + 1)
+			j++;
+		bm25_space_release(meta, blocks[i], (BlockNumber) (j - i));
+		i = j;
+	}
+}
+
+/* Pending runs no scan can read any more become free; true if any did. */
+bool
+bm25_space_recycle(Bm25MetaData *meta)
+{
+	uint32		kept = 0;
+	bool		changed = false;
+
+	for (uint32 i = 0; i < meta->npending; i++)
+	{
+		Bm25PendingRun *p = &meta->pending[i];
+
+		if (GlobalVisCheckRemovableFullXid(NULL, p->safe))
+		{
+			free_add(meta, p->start, p->npages);
+			changed = true;
+		}
+		else
+			meta->pending[kept++] = *p;
+	}
+	meta->npending = kept;
+	return changed;
+}
+
+/*
+ * Take npages contiguous free pages (best fit: the smallest run that is
+ * large enough, so large runs stay for large segments); InvalidBlockNumber
+ * if no run fits.
+ */
+BlockNumber
+bm25_space_take(Bm25MetaData *meta, BlockNumber npages)
+{
+	int			best = -1;
+	BlockNumber start;
+
+	if (npages == 0)
+		return InvalidBlockNumber;
+	for (uint32 i = 0; i < meta->nfree; i++)
+		if (meta->free[i].npages >= npages &&
+			(best < 0 || meta->free[i].npages < meta->free[best].npages))
+			best = (int) i;
+	if (best < 0)
+		return InvalidBlockNumber;
+	start = meta->free[best].start;
+	meta->free[best].start += npages;
+	meta->free[best].npages -= npages;
+	if (meta->free[best].npages == 0)
+	{
+		memmove(&meta->free[best], &meta->free[best + 1],
+				sizeof(Bm25FreeRun) * (meta->nfree - best - 1));
+		meta->nfree--;
+	}
+	return start;
+}
+
+/*
+ * Take a run of npages for a segment, recycling pending runs first, in a
+ * WAL record of the metapage (none when nothing changes).
+ * InvalidBlockNumber: extend the relation instead.
+ */
+BlockNumber
+bm25_space_take_run(Relation index, BlockNumber npages)
+{
+	Buffer		metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	Bm25MetaData local;
+	bool		changed;
+	BlockNumber start;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	retrieval_meta_check(index, BufferGetPage(metabuf), INDEX_KIND_BM25, BM25_FORMAT_VERSION);
+	memcpy(&local, PageGetContents(BufferGetPage(metabuf)), sizeof(Bm25MetaData));
+	changed = bm25_space_recycle(&local);
+	start = bm25_space_take(&local, npages);
+	if (changed || BlockNumberIsValid(start))
+	{
+		RetrievalPageWrite write;
+		Page		page;
+
+		retrieval_write_begin(&write, index, false);
+		page = retrieval_write_page(&write, metabuf, false);
+		memcpy(PageGetContents(page), &local, sizeof(Bm25MetaData));
+		retrieval_write_finish(&write);
+	}
+	UnlockReleaseBuffer(metabuf);
+	return start;
+}
+
+/*
+ * A page for a write-buffer chain, exclusively locked and not yet
+ * registered: a free page if there is one (taken from wmeta, the metapage
+ * being changed in the caller's WAL record), else a new one.  The caller
+ * initialises it as a new page in the same record.
+ */
+Buffer
+bm25_space_new_page(Relation index, Bm25MetaData *wmeta)
+{
+	BlockNumber blkno;
+
+	(void) bm25_space_recycle(wmeta);
+	blkno = bm25_space_take(wmeta, 1);
+	if (!BlockNumberIsValid(blkno))
+		return retrieval_new_buffer(index, MAIN_FORKNUM);
+	/* its old contents are dead: no read, a zeroed page */
+	return ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_ZERO_AND_LOCK, NULL);
+}
+
+static int
+block_cmp(const void *a, const void *b)
+{
+	BlockNumber x = *(const BlockNumber *) a;
+	BlockNumber y = *(const BlockNumber *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/* The pages of the chain starting at head, sorted. */
+BlockNumber *
+bm25_space_chain_blocks(Relation index, BlockNumber head, int *nblocks)
+{
+	int			cap = 64;
+	int			n = 0;
+	BlockNumber *blocks = palloc(sizeof(BlockNumber) * cap);
+	BlockNumber blkno = head;
+	BlockNumber nrel = RelationGetNumberOfBlocks(index);
+
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf;
+
+		CHECK_FOR_INTERRUPTS();
+		if (n == cap)
+		{
+			cap *= 2;
+			blocks = repalloc_huge(blocks, sizeof(BlockNumber) * cap);
+		}
+		blocks[n++] = blkno;
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		blkno = RetrievalPageGetOpaque(BufferGetPage(buf))->next;
+		UnlockReleaseBuffer(buf);
+		if ((BlockNumber) n > nrel)
+			bm25_corrupted(index, "cycle in a write buffer chain");
+	}
+	qsort(blocks, n, sizeof(BlockNumber), block_cmp);
+	*nblocks = n;
+	return blocks;
+}
+
+uint64
+bm25_space_free_pages(const Bm25MetaData *meta)
+{
+	uint64		n = 0;
+
+	for (uint32 i = 0; i < meta->nfree; i++)
+		n += meta->free[i].npages;
+	return n;
+}
+
+static bool
+mark_range(uint8 *used, BlockNumber nblocks, BlockNumber start, BlockNumber npages)
+{
+	if (start == 0 || start > nblocks || npages > nblocks - start)
+		return false;
+	for (BlockNumber b = start; b < start + npages; b++)
+	{
+		if (used[b / 8] & (1 << (b % 8)))
+			return false;		/* one page in two places */
+		used[b / 8] |= 1 << (b % 8);
+	}
+	return true;
+}
+
+static bool
+mark_chain(Relation index, uint8 *used, BlockNumber nblocks, BlockNumber blkno)
+{
+	while (BlockNumberIsValid(blkno))
+	{
+		Buffer		buf;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!mark_range(used, nblocks, blkno, 1))
+			return false;
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		blkno = RetrievalPageGetOpaque(BufferGetPage(buf))->next;
+		UnlockReleaseBuffer(buf);
+	}
+	return true;
+}
+
+/*
+ * VACUUM: find the pages nothing refers to (not the metapage, a segment,
+ * a write-buffer chain, a pending or free run) and release them.  Those
+ * are pages of a segment whose flush or merge was cut short by a crash or
+ * an error before publishing it, and runs dropped because the pending list
+ * was full (released with a new stamp, so a scan that may still read them
+ * is respected).  Returns the number of pages released.
+ *
+ * Holding the flush lock excludes flushes and merges, the only writers of
+ * unpublished pages; holding the metapage exclusively excludes appends,
+ * which link every page they add in the metapage's own record.  So the
+ * picture cannot change while it is taken.
+ */
+BlockNumber
+bm25_space_sweep(Relation index)
+{
+	Buffer		metabuf;
+	Bm25MetaData local;
+	BlockNumber nblocks;
+	uint8	   *used;
+	bool		ok = true;
+	bool		changed;
+	BlockNumber released = 0;
+
+	LockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
+	metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	retrieval_meta_check(index, BufferGetPage(metabuf), INDEX_KIND_BM25, BM25_FORMAT_VERSION);
+	memcpy(&local, PageGetContents(BufferGetPage(metabuf)), sizeof(Bm25MetaData));
+	nblocks = RelationGetNumberOfBlocks(index);
+	used = palloc_extended(nblocks / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	used[0] |= 1;				/* the metapage */
+	for (uint32 i = 0; ok && i < local.nsegments && i < BM25_MAX_SEGMENTS; i++)
+		ok = mark_range(used, nblocks, local.segments[i].start, local.segments[i].npages);
+	for (uint32 i = 0; ok && i < local.npending && i < BM25_MAX_PENDING; i++)
+		ok = mark_range(used, nblocks, local.pending[i].start, local.pending[i].npages);
+	for (uint32 i = 0; ok && i < local.nfree && i < BM25_MAX_FREE; i++)
+		ok = mark_range(used, nblocks, local.free[i].start, local.free[i].npages);
+	if (ok)
+		ok = mark_chain(index, used, nblocks, local.buffer_head);
+	if (ok)
+		ok = mark_chain(index, used, nblocks, local.sealed_head);
+	if (!ok)
+	{
+		/* never free a page on a picture that does not add up */
+		UnlockReleaseBuffer(metabuf);
+		UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
+		pfree(used);
+		ereport(WARNING,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("BM25 index \"%s\" has pages referenced twice or out of range; unused pages were not reclaimed",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX the index.")));
+		return 0;
+	}
+
+	changed = bm25_space_recycle(&local);
+	/* dropped runs are unreferenced: found again below (or dropped again) */
+	changed |= local.lost_pages > 0;
+	local.lost_pages = 0;
+	for (BlockNumber b = 1; b < nblocks;)
+	{
+		BlockNumber start = b;
+
+		if (used[b / 8] & (1 << (b % 8)))
+		{
+			b++;
+			continue;
+		}
+		while (b < nblocks && !(used[b / 8] & (1 << (b % 8))))
+			b++;
+		bm25_space_release(&local, start, b - start);
+		released += b - start;
+	}
+	if (changed || released > 0)
+	{
+		RetrievalPageWrite write;
+		Page		page;
+
+		retrieval_write_begin(&write, index, false);
+		page = retrieval_write_page(&write, metabuf, false);
+		memcpy(PageGetContents(page), &local, sizeof(Bm25MetaData));
+		retrieval_write_finish(&write);
+	}
+	UnlockReleaseBuffer(metabuf);
+	UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
+	pfree(used);
+	return released;
+}
