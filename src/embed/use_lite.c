@@ -188,14 +188,14 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		const float *xin = (l == 0) ? x0 : x;
 
 		CHECK_FOR_INTERRUPTS();
-		embed_layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, LN_EPS, h);
+		k->layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, LN_EPS, h);
 		k->gemm(h, rows, d, L->qkv_w, L->qkv_b, qkv, 3 * d, 0);
 		embed_attention(k, qkv, d, d / USE_LITE_HEADS, nseq, lens, att, ws);
 		if (L->res_w)
 			k->gemm(x0, rows, 256, L->res_w, L->res_b, x, 512, 0);
 		k->gemm(att, rows, d, L->out_w, L->out_b, x, 512, EMBED_GEMM_ACCUMULATE);
 		CHECK_FOR_INTERRUPTS();
-		embed_layer_norm(x, rows, 512, L->ln2_scale, L->ln2_bias, LN_EPS, h);
+		k->layer_norm(x, rows, 512, L->ln2_scale, L->ln2_bias, LN_EPS, h);
 		k->gemm(h, rows, 512, L->ffn1_w, L->ffn1_b, ff, USE_LITE_FFN, EMBED_GEMM_RELU);
 		if (l < USE_LITE_LAYERS - 1)
 			k->gemm(ff, rows, USE_LITE_FFN, L->ffn2_w, L->ffn2_b, x, 512, EMBED_GEMM_ACCUMULATE);
