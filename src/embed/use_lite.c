@@ -311,11 +311,14 @@ embed_use_lite_open(EmbedModel *em, const char *path, const char *missing_hint)
 	em->max_tokens = USE_LITE_MAX_TOKENS;
 
 	/*
-	 * One maximal text per pass: bounds activation memory (2.5 MB); larger
-	 * passes measured slower (the activations of a 1536-wide layer no
-	 * longer fit in L2).
+	 * Up to 512 tokens per pass (a batch of 32 queries in one pass): every
+	 * pass streams the 28 MB of weights from memory, so fewer passes make
+	 * batches faster (measured against 128 tokens per pass: +25% for
+	 * queries, +8% for passages; the GEMM's row blocking keeps the
+	 * activations it reuses in L2 at any pass size).  Costs an activation
+	 * arena of up to 11 MB in a backend that embeds batches.
 	 */
-	em->pass_rows = USE_LITE_MAX_TOKENS;
+	em->pass_rows = 4 * USE_LITE_MAX_TOKENS;
 	em->impl = m;
 	em->tokens = use_lite_tokens;
 	em->forward = use_lite_em_forward;
