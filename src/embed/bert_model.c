@@ -452,13 +452,6 @@ bert_tokens(const EmbedModel *m, const char *utf8, int len, bool all, int *count
 }
 
 static void
-gelu(float *x, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float) M_SQRT1_2));
-}
-
-static void
 bert_forward(const EmbedModel *m, int nseq, const int32 *const *ids,
 			 const int *lens, float *out)
 {
@@ -510,7 +503,7 @@ bert_forward(const EmbedModel *m, int nseq, const int32 *const *ids,
 			for (int i = 0; i < H; i++)
 				xr[i] = e[i] + pt[i];
 		}
-	embed_layer_norm(x, rows, H, b->emb_ln_w, b->emb_ln_b, b->eps, x);
+	k->layer_norm(x, rows, H, b->emb_ln_w, b->emb_ln_b, b->eps, x);
 
 	for (int l = 0; l < b->layers; l++)
 	{
@@ -521,13 +514,12 @@ bert_forward(const EmbedModel *m, int nseq, const int32 *const *ids,
 		embed_attention(k, qkv, H, dh, nseq, lens, att, ws);
 		memcpy(h, x, (size_t) rows * H * sizeof(float));
 		k->gemm(att, rows, H, L->out_w, L->out_b, h, H, EMBED_GEMM_ACCUMULATE);
-		embed_layer_norm(h, rows, H, L->ln1_w, L->ln1_b, b->eps, x);
+		k->layer_norm(h, rows, H, L->ln1_w, L->ln1_b, b->eps, x);
 		CHECK_FOR_INTERRUPTS();
-		k->gemm(x, rows, H, L->ffn1_w, L->ffn1_b, ff, F, 0);
-		gelu(ff, (size_t) rows * F);
+		k->gemm(x, rows, H, L->ffn1_w, L->ffn1_b, ff, F, EMBED_GEMM_GELU);
 		memcpy(h, x, (size_t) rows * H * sizeof(float));
 		k->gemm(ff, rows, F, L->ffn2_w, L->ffn2_b, h, H, EMBED_GEMM_ACCUMULATE);
-		embed_layer_norm(h, rows, H, L->ln2_w, L->ln2_b, b->eps, x);
+		k->layer_norm(h, rows, H, L->ln2_w, L->ln2_b, b->eps, x);
 	}
 
 	r = 0;

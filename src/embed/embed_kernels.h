@@ -3,9 +3,11 @@
  * embed_kernels.h
  *	  Float32 kernels of the embedding engine, with run-time CPU dispatch.
  *
- * This file owns the interface of the inner loop of the forward pass: the
+ * This file owns the interface of the inner loops of the forward pass: the
  * matrix product against a packed matrix (the weights, and in attention the
- * packed keys and values), which is almost all of the work.  Like src/simd/ it is free
+ * packed keys and values), which is almost all of the work, and the
+ * element-wise passes over activations (GELU, softmax, LayerNorm), which
+ * were a quarter of a BERT pass when done with libm per element.  Like src/simd/ it is free
  * of PostgreSQL headers; the scalar set is the reference, the AVX2+FMA set
  * is compiled with per-function target attributes and chosen at run time.
  *
@@ -20,6 +22,7 @@
 
 #define EMBED_GEMM_ACCUMULATE	1	/* Y += X W + b instead of Y = X W + b */
 #define EMBED_GEMM_RELU			2	/* apply max(0, .) to the result */
+#define EMBED_GEMM_GELU			4	/* apply gelu() (below) to the result */
 
 typedef struct EmbedKernels
 {
@@ -31,6 +34,24 @@ typedef struct EmbedKernels
 	 */
 	void		(*gemm) (const float *X, int n, int K, const float *Wp,
 						 const float *bias, float *Y, int N, int flags);
+
+	/*
+	 * In place, x = x/2 (1 + erf(x/sqrt 2)): the exact (erf) GELU, to
+	 * 5e-7 max(1, x^2/2) relative (test/unit/test_embed_kernels.c).
+	 */
+	void		(*gelu) (float *x, long n);
+
+	/*
+	 * In place over row[0..n-1]: softmax(scale * row).  n >= 1.
+	 */
+	void		(*softmax) (float *row, int n, float scale);
+
+	/*
+	 * y = (x - mean) / sqrt(var + eps) * scale + bias over rows of width d
+	 * (biased variance; sums in double).  y may equal x.
+	 */
+	void		(*layer_norm) (const float *x, long rows, int d, const float *scale,
+							   const float *bias, double eps, float *y);
 } EmbedKernels;
 
 extern const EmbedKernels embed_kernels_scalar;

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * embed_ops.c
- *	  LayerNorm, packed-sequence self-attention, P16 weight packing and the
- *	  activation arena, shared by every forward pass (embed_ops.h).
+ *	  Packed-sequence self-attention, P16 weight packing and the activation
+ *	  arena, shared by every forward pass (embed_ops.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -14,32 +14,6 @@
 #include "utils/memutils.h"
 
 #include "embed_ops.h"
-
-void
-embed_layer_norm(const float *x, long rows, int d, const float *scale,
-				 const float *bias, double eps, float *y)
-{
-	for (long r = 0; r < rows; r++)
-	{
-		const float *xr = x + r * d;
-		float	   *yr = y + r * d;
-		double		mean = 0,
-					var = 0;
-		float		fmean,
-					inv;
-
-		for (int i = 0; i < d; i++)
-			mean += xr[i];
-		mean /= d;
-		for (int i = 0; i < d; i++)
-			var += (xr[i] - mean) * (xr[i] - mean);
-		var /= d;
-		fmean = (float) mean;
-		inv = (float) (1.0 / sqrt(var + eps));
-		for (int i = 0; i < d; i++)
-			yr[i] = (xr[i] - fmean) * inv * scale[i] + bias[i];
-	}
-}
 
 /*
  * Per sequence and head, both products go through the GEMM kernel rather
@@ -123,24 +97,8 @@ embed_attention(const EmbedKernels *k, const float *qkv, int d, int dh,
 			for (int i = 0; i < n; i++)
 			{
 				float	   *row = sc + (size_t) i * npad;
-				float		mx = -INFINITY,
-							sum = 0.0f,
-							inv;
 
-				for (int j = 0; j < n; j++)
-				{
-					row[j] *= scale;
-					if (row[j] > mx)
-						mx = row[j];
-				}
-				for (int j = 0; j < n; j++)
-				{
-					row[j] = expf(row[j] - mx);
-					sum += row[j];
-				}
-				inv = 1.0f / sum;
-				for (int j = 0; j < n; j++)
-					row[j] *= inv;
+				k->softmax(row, n, scale);
 				for (int j = n; j < npad; j++)
 					row[j] = 0.0f;
 			}

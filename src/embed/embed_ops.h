@@ -2,7 +2,8 @@
  *
  * embed_ops.h
  *	  The building blocks every transformer forward pass of the engine
- *	  shares: LayerNorm, packed-sequence self-attention, weight packing into
+ *	  shares (besides the kernels' LayerNorm and GELU): packed-sequence
+ *	  self-attention, weight packing into
  *	  the kernels' P16 layout, and the per-backend activation arena.
  *
  * One implementation each, used by use_lite.c and bert_model.c, so the two
@@ -16,10 +17,6 @@
 #include "postgres.h"
 
 #include "embed_kernels.h"
-
-/* y = LN(x) * scale + bias over rows of width d (biased variance, in double). */
-extern void embed_layer_norm(const float *x, long rows, int d, const float *scale,
-							 const float *bias, double eps, float *y);
 
 /*
  * Scratch floats attention() needs for sequences of at most n tokens and

@@ -56,6 +56,7 @@
 
 #include "embed_json.h"
 #include "model_registry.h"
+#include "packed_cache.h"
 
 #define MODEL_MISSING_HINT \
 	"The default model is fetched and installed at build time: run \"make model && make install\" " \
@@ -674,13 +675,27 @@ retrieval_unregister_model(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 	CachedModel *c;
+	RegistryRow row;
 
 	check_privilege("retrieval.unregister_model");
+	if (!registry_lookup(name, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("embedding model \"%s\" does not exist", name)));
 	args[0] = CStringGetTextDatum(name);
 	if (registry_write("DELETE FROM retrieval.model_registry WHERE name OPERATOR(pg_catalog.=) $1", 1, types, args) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("embedding model \"%s\" does not exist", name)));
+
+	/*
+	 * Its packed-weight cache goes at commit, unless another name still
+	 * refers to the same files.
+	 */
+	args[0] = CStringGetTextDatum(row.sha256);
+	if (registry_write("SELECT 1 FROM retrieval.model_registry WHERE sha256 OPERATOR(pg_catalog.=) $1",
+					   1, types, args) == 0)
+		packed_cache_remove_at_commit(row.sha256);
 	c = cache_find(name);
 	if (c)
 		cache_remove(c);

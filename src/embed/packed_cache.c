@@ -18,21 +18,34 @@
  * Format: 64-byte header { "RETRP16\0", uint32 version 1, uint32 crc32c of
  * the data, uint64 nfloats, zero padding }, then the floats.
  *
- * XXX: files of unregistered models are not removed (they are only a
- * cache: deleting the directory is always safe while the server runs).
+ * retrieval.unregister_model removes the files of its fingerprint when its
+ * transaction commits, unless another name in the same database's registry
+ * has the same fingerprint.  Removing is always safe: a backend that has the
+ * file mapped keeps its unlinked copy (Linux semantics), and the next load
+ * packs and writes it again.  XXX: the registry is per database and this
+ * directory per cluster, so unregistering a model in one database also
+ * removes the cache of the same files registered in another one (which then
+ * costs one repack); a savepoint rolled back after unregister_model does not
+ * cancel the removal (same cost).  Files of models registered before this
+ * cleanup existed stay until removed by hand (deleting the directory is
+ * always safe while the server runs).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
+#include "utils/memutils.h"
 
 #include "packed_cache.h"
 
@@ -174,4 +187,75 @@ packed_cache_store(const char *key, const float *data, size_t nfloats)
 		unlink(tmp);
 	pfree(tmp);
 	pfree(path);
+}
+
+/* ---------------------------------------------------------------------
+ * Removal at commit
+ * ---------------------------------------------------------------------
+ */
+
+/* fingerprints whose files go when this transaction commits (TopMemoryContext) */
+static List *pending_removal = NIL;
+static bool callback_registered = false;
+
+/*
+ * Unlink CACHE_DIR/<fingerprint>-*.p16.  Runs after the commit record is
+ * written, where an ERROR is not allowed: failures are only logged.
+ */
+static void
+remove_files(const char *fingerprint)
+{
+	size_t		len = strlen(fingerprint);
+	DIR		   *dir = AllocateDir(CACHE_DIR);
+	struct dirent *de;
+
+	if (dir == NULL)
+		return;					/* no cache directory: nothing to remove */
+	while ((de = ReadDirExtended(dir, CACHE_DIR, LOG)) != NULL)
+	{
+		const char *name = de->d_name;
+		size_t		nlen = strlen(name);
+		char		path[MAXPGPATH];
+
+		if (nlen <= len + 5 || strncmp(name, fingerprint, len) != 0 || name[len] != '-' ||
+			strcmp(name + nlen - 4, ".p16") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", CACHE_DIR, name);
+		if (unlink(path) != 0 && errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not remove file \"%s\": %m", path)));
+	}
+	FreeDir(dir);
+}
+
+static void
+packed_cache_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	(void) arg;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+		foreach(lc, pending_removal)
+			remove_files(lfirst(lc));
+	list_free_deep(pending_removal);
+	pending_removal = NIL;
+}
+
+void
+packed_cache_remove_at_commit(const char *fingerprint)
+{
+	MemoryContext old;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(packed_cache_xact_callback, NULL);
+		callback_registered = true;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	pending_removal = lappend(pending_removal, pstrdup(fingerprint));
+	MemoryContextSwitchTo(old);
 }

@@ -28,4 +28,12 @@ extern const float *packed_cache_map(const char *key, size_t nfloats,
  */
 extern void packed_cache_store(const char *key, const float *data, size_t nfloats);
 
+/*
+ * Remove the cache files of the model with this fingerprint (every layout
+ * tag) when the current transaction commits; nothing if it aborts.  For
+ * retrieval.unregister_model.  Backends that have a file mapped keep their
+ * (unlinked) copy; a backend that loads the model later writes it anew.
+ */
+extern void packed_cache_remove_at_commit(const char *fingerprint);
+
 #endif							/* RETRIEVAL_PACKED_CACHE_H */

@@ -188,14 +188,14 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 		const float *xin = (l == 0) ? x0 : x;
 
 		CHECK_FOR_INTERRUPTS();
-		embed_layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, LN_EPS, h);
+		k->layer_norm(xin, rows, d, L->ln1_scale, L->ln1_bias, LN_EPS, h);
 		k->gemm(h, rows, d, L->qkv_w, L->qkv_b, qkv, 3 * d, 0);
 		embed_attention(k, qkv, d, d / USE_LITE_HEADS, nseq, lens, att, ws);
 		if (L->res_w)
 			k->gemm(x0, rows, 256, L->res_w, L->res_b, x, 512, 0);
 		k->gemm(att, rows, d, L->out_w, L->out_b, x, 512, EMBED_GEMM_ACCUMULATE);
 		CHECK_FOR_INTERRUPTS();
-		embed_layer_norm(x, rows, 512, L->ln2_scale, L->ln2_bias, LN_EPS, h);
+		k->layer_norm(x, rows, 512, L->ln2_scale, L->ln2_bias, LN_EPS, h);
 		k->gemm(h, rows, 512, L->ffn1_w, L->ffn1_b, ff, USE_LITE_FFN, EMBED_GEMM_RELU);
 		if (l < USE_LITE_LAYERS - 1)
 			k->gemm(ff, rows, USE_LITE_FFN, L->ffn2_w, L->ffn2_b, x, 512, EMBED_GEMM_ACCUMULATE);
@@ -311,11 +311,14 @@ embed_use_lite_open(EmbedModel *em, const char *path, const char *missing_hint)
 	em->max_tokens = USE_LITE_MAX_TOKENS;
 
 	/*
-	 * One maximal text per pass: bounds activation memory (2.5 MB); larger
-	 * passes measured slower (the activations of a 1536-wide layer no
-	 * longer fit in L2).
+	 * Up to 512 tokens per pass (a batch of 32 queries in one pass): every
+	 * pass streams the 28 MB of weights from memory, so fewer passes make
+	 * batches faster (measured against 128 tokens per pass: +25% for
+	 * queries, +8% for passages; the GEMM's row blocking keeps the
+	 * activations it reuses in L2 at any pass size).  Costs an activation
+	 * arena of up to 11 MB in a backend that embeds batches.
 	 */
-	em->pass_rows = USE_LITE_MAX_TOKENS;
+	em->pass_rows = 4 * USE_LITE_MAX_TOKENS;
 	em->impl = m;
 	em->tokens = use_lite_tokens;
 	em->forward = use_lite_em_forward;

@@ -587,6 +587,36 @@ def main():
     ck.check(sqlstate_of(cur, "SELECT retrieval.unregister_model('reader_model')") is None,
              "unregister_model by a pg_read_server_files member")
     cur.execute("RESET ROLE")
+    ck.check(os.path.exists(cache), "unregistering a second name of the same files keeps their packed-weight cache")
+
+    # ---- packed-weight cache files go with the last registration, at commit ----
+    dg = os.path.join(tmp, "cache_gc")
+    Bert(8).write(dg)
+    gc_cache = os.path.join(os.path.dirname(cache), manifest_sha256(dg, BERT_FILES) + "-bert-v1.p16")
+    cur.execute("SELECT retrieval.register_model('cache_gc', %s)", (dg,))
+    ck.check(os.path.exists(gc_cache), "register_model writes the packed-weight cache")
+    holder = psycopg2.connect(dbname=DB)              # a backend that has the file mapped
+    holder.autocommit = True
+    hc = holder.cursor()
+    hc.execute("SELECT retrieval.embed('fox', 'cache_gc')::text")
+    held = hc.fetchone()[0]
+    cur.execute("BEGIN; SELECT retrieval.unregister_model('cache_gc')")
+    ck.check(os.path.exists(gc_cache), "cache kept until the unregistering transaction commits")
+    cur.execute("ROLLBACK")
+    ck.check(os.path.exists(gc_cache), "cache kept when unregister_model rolls back")
+    cur.execute("SELECT retrieval.unregister_model('cache_gc')")
+    ck.check(not os.path.exists(gc_cache), "cache removed when unregister_model commits")
+    # the backend that mapped the removed file: a clean error, still usable
+    ck.check(sqlstate_of(hc, "SELECT retrieval.embed('fox', 'cache_gc')") == "42704",
+             "a backend that had the removed cache mapped: unregistered model is 42704")
+    ck.check(sqlstate_of(hc, "SELECT retrieval.embed('fox', 'bert_mean_norm')") is None,
+             "that backend still embeds with other models")
+    holder.close()
+    cur.execute("SELECT retrieval.register_model('cache_gc', %s)", (dg,))
+    ck.check(os.path.exists(gc_cache), "registering again writes the cache again")
+    cur.execute("SELECT retrieval.embed('fox', 'cache_gc')::text")
+    ck.check(cur.fetchone()[0] == held, "same embedding from the rewritten cache")
+    print("packed-weight cache: removed at commit of the last unregistration, kept otherwise")
 
     # pg_dump keeps the registrations
     pgbin = os.environ.get("PGBIN", "")

@@ -1,4 +1,5 @@
-"""The `embed` benchmark: the default embedding model (USE-lite) in SQL.
+"""The `embed` benchmark: the default embedding model (USE-lite), or with
+--model minilm a MiniLM-shaped BERT encoder (registered from --model-dir), in SQL.
 
 embed     throughput on one core (backend CPU time and wall time) for three
           length mixes, short (~10 tokens), passage (~60) and long (128, the
@@ -33,8 +34,15 @@ BATCH = 32
 
 
 def register(subparsers):
-    p = subparsers.add_parser("embed", help="USE-lite embedding throughput, latency, memory",
+    p = subparsers.add_parser("embed", help="embedding throughput, latency, memory (USE-lite or MiniLM-shaped)",
                               description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=("use-lite", "minilm"), default="use-lite",
+                   help="use-lite (the default model; ORT runs DIR/use_lite.onnx) or minilm "
+                        "(the MiniLM-shaped random encoder: ORT runs DIR/minilm.onnx, retrieval "
+                        "the same weights converted by test/bench/ort/onnx_bert_to_hf.py)")
+    p.add_argument("--model-dir", metavar="DIR",
+                   help="with --model minilm: the converted model directory "
+                        "(default: ORT-DIR/minilm-hf, as setup.sh writes it)")
     p.add_argument("--runs", type=int, default=3,
                    help="repeat each measurement (default 3); figures are medians over runs")
     p.add_argument("--texts", type=int, default=256,
@@ -61,7 +69,7 @@ def _corpus_words():
     return words
 
 
-def _texts(cur, words, target, count, rng):
+def _texts(cur, words, target, count, rng, model):
     """count windows of consecutive words with about `target` tokens (for
     128: at least 128, i.e. truncated by the model)."""
     out = []
@@ -70,7 +78,7 @@ def _texts(cur, words, target, count, rng):
         n = max(1, int(target * 0.6))
         while True:
             text = " ".join(words[start:start + n])
-            cur.execute("SELECT cardinality(retrieval.model_tokens(%s))", (text,))
+            cur.execute("SELECT cardinality(retrieval.model_tokens(%%s%s))" % model["arg"], (text,))
             ntok = cur.fetchone()[0]
             if ntok >= target or n > 390:
                 break
@@ -98,56 +106,82 @@ def _smaps(pid):
             "anonymous_kb": fields.get("Anonymous", 0)}
 
 
+# the model's files as mapped: the .rmdl, or safetensors + packed-weight cache
+MODEL_MAPPINGS = (".rmdl", "model.safetensors", ".p16")
+
+
 def _model_mapping_kb(pid):
-    """Rss of the model file's mapping in this backend (shared page cache)."""
+    """Rss of the model files' mappings in this backend (shared page cache)."""
     try:
         with open("/proc/%d/smaps" % pid) as f:
             lines = f.read().splitlines()
     except OSError:
         return None
+    total = None
     for i, line in enumerate(lines):
-        if line.endswith("model.rmdl"):
+        if line.endswith(MODEL_MAPPINGS):
             for l2 in lines[i + 1:i + 25]:
                 m = re.match(r"Rss:\s+(\d+) kB", l2)
                 if m:
-                    return int(m.group(1))
-    return None
+                    total = (total or 0) + int(m.group(1))
+                    break
+    return total
 
 
-def _tokens(cur, texts):
-    cur.execute("SELECT sum(greatest(1, least(128, cardinality(retrieval.model_tokens(t))))) "
-                "FROM unnest(%s::text[]) t", (texts,))
+def _tokens(cur, texts, model):
+    cur.execute("SELECT sum(greatest(1, least(%s, cardinality(retrieval.model_tokens(t%s))))) "
+                "FROM unnest(%%s::text[]) t" % (model["max_tokens"], model["arg"]), (texts,))
     return int(cur.fetchone()[0])
 
 
-def _measure(clock, cur, texts, batch):
+def _measure(clock, cur, texts, batch, model):
     if batch:
         groups = [texts[i:i + BATCH] for i in range(0, len(texts), BATCH)]
         wall = cpu = 0.0
         for g in groups:
-            _, w, c = clock.run(cur, "SELECT cardinality(retrieval.embed(%s::text[]))", (g,))
+            _, w, c = clock.run(cur, "SELECT cardinality(retrieval.embed(%%s::text[]%s))" % model["arg"], (g,))
             wall += w
             cpu += c if c is not None else float("nan")
         return wall, cpu
-    _, wall, cpu = clock.run(cur, "SELECT count(retrieval.embed(t)) FROM unnest(%s::text[]) t",
-                             (texts,))
+    _, wall, cpu = clock.run(cur, "SELECT count(retrieval.embed(t%s)) FROM unnest(%%s::text[]) t"
+                             % model["arg"], (texts,))
     return wall, cpu
+
+
+def _fed_ids(ids, model):
+    """The ids embed() feeds the network, from model_tokens' whole tokenization."""
+    n = model["max_tokens"]
+    if model["name"] == "use-lite":
+        return ids[:n] or [0]
+    # BERT: [CLS] + the first n - 2 pieces + [SEP]
+    return ids if len(ids) <= n else ids[:n - 1] + ids[-1:]
 
 
 def run_embed(args):
     rng = random.Random(20261126)
     words = _corpus_words()
-    out = {"runs": args.runs, "texts": args.texts, "mixes": [], "batch": BATCH}
+    out = {"runs": args.runs, "texts": args.texts, "mixes": [], "batch": BATCH, "model": args.model}
+    if args.model == "minilm":
+        model_dir = args.model_dir or (args.ort_dir and os.path.join(args.ort_dir, "minilm-hf"))
+        if not model_dir or not os.path.isdir(model_dir):
+            raise Skip("--model minilm needs --model-dir or --ort-dir with minilm-hf/ (test/bench/ort/setup.sh)")
+        model = {"name": "minilm", "arg": ", 'minilm'", "onnx": "minilm.onnx"}
+    else:
+        model = {"name": "use-lite", "arg": "", "onnx": "use_lite.onnx"}
     with Cluster(gucs={"jit": "off"}, keep=args.keep_cluster) as cl:
         conn = cl.connect()
         conn.autocommit = True
         cur = conn.cursor()
         cur.execute("CREATE EXTENSION IF NOT EXISTS retrieval")
         try:
-            cur.execute("SELECT retrieval.model_tokens('probe')")
+            if model["name"] == "minilm":
+                cur.execute("SELECT retrieval.register_model('minilm', %s)",
+                            (os.path.realpath(model_dir),))
+            cur.execute("SELECT retrieval.model_tokens('probe'%s)" % model["arg"])
+            cur.execute("SELECT max_tokens, dims FROM retrieval.models WHERE name = %s", (model["name"],))
+            model["max_tokens"], model["dims"] = cur.fetchone()
         except psycopg2.Error as e:
-            raise Skip("the default embedding model is not installed (%s)"
-                       % str(e).splitlines()[0])
+            raise Skip("the embedding model is not available (%s)" % str(e).splitlines()[0])
 
         # first call in a fresh backend: model load + one short embedding
         c2 = cl.connect()
@@ -158,14 +192,14 @@ def run_embed(args):
         k2.execute("SELECT 1")
         mem_before = _smaps(pid)
         t0 = time.perf_counter()
-        k2.execute("SELECT retrieval.embed('first call of this backend')")
+        k2.execute("SELECT retrieval.embed('first call of this backend'%s)" % model["arg"])
         first_ms = (time.perf_counter() - t0) * 1e3
         t0 = time.perf_counter()
-        k2.execute("SELECT retrieval.embed('second call of this backend')")
+        k2.execute("SELECT retrieval.embed('second call of this backend'%s)" % model["arg"])
         second_ms = (time.perf_counter() - t0) * 1e3
         mem_loaded = _smaps(pid)
         long_text = " ".join(words[:400])
-        k2.execute("SELECT cardinality(retrieval.embed(%s::text[]))", ([long_text] * BATCH,))
+        k2.execute("SELECT cardinality(retrieval.embed(%%s::text[]%s))" % model["arg"], ([long_text] * BATCH,))
         mem_after = _smaps(pid)
         out["first_call"] = {"first_ms": first_ms, "second_ms": second_ms,
                              "mem_before": mem_before, "mem_loaded": mem_loaded,
@@ -176,14 +210,14 @@ def run_embed(args):
         clock = BackendClock(conn)
         ort_inputs, mixes = {}, []
         for name, target in MIXES:
-            texts = _texts(cur, words, target, args.texts, rng)
-            mixes.append((name, target, texts, _tokens(cur, texts)))
+            texts = _texts(cur, words, target, args.texts, rng, model)
+            mixes.append((name, target, texts, _tokens(cur, texts, model)))
             if args.ort_dir:
-                cur.execute("SELECT retrieval.model_tokens(t) FROM unnest(%s::text[]) "
-                            "WITH ORDINALITY AS u(t, o) ORDER BY o", (texts,))
-                ids = [(r[0][:128] or [0]) for r in cur.fetchall()]
-                cur.execute("SELECT e::text FROM unnest(retrieval.embed(%s::text[])) "
-                            "WITH ORDINALITY AS u(e, o) ORDER BY o", (texts[:4],))
+                cur.execute("SELECT retrieval.model_tokens(t%s) FROM unnest(%%s::text[]) "
+                            "WITH ORDINALITY AS u(t, o) ORDER BY o" % model["arg"], (texts,))
+                ids = [_fed_ids(r[0], model) for r in cur.fetchall()]
+                cur.execute("SELECT e::text FROM unnest(retrieval.embed(%%s::text[]%s)) "
+                            "WITH ORDINALITY AS u(e, o) ORDER BY o" % model["arg"], (texts[:4],))
                 check = [[float(x) for x in r[0].strip("[]").split(",")] for r in cur.fetchall()]
                 ort_inputs[name] = {"ids": ids, "check": check}
         ort_file = None
@@ -198,18 +232,18 @@ def run_embed(args):
                     % (name, len(texts), ntok / len(texts)))
                 mix = {"mix": name, "target": target, "texts": len(texts), "tokens": ntok}
                 for mode in ("single", "batch"):
-                    _measure(clock, cur, texts[:BATCH], mode == "batch")     # warm-up
+                    _measure(clock, cur, texts[:BATCH], mode == "batch", model)     # warm-up
                     per_run, ort_runs = [], []
                     for _ in range(args.runs):
                         # retrieval and ORT alternate run by run: same machine load
                         wait_for_quiet(args.quiet_wait)
                         busy = MachineBusy()
-                        wall, cpu = _measure(clock, cur, texts, mode == "batch")
+                        wall, cpu = _measure(clock, cur, texts, mode == "batch", model)
                         per_run.append({"wall_ms": wall, "cpu_ms": cpu,
                                         "busy_cores": busy.cores(),
                                         "steal": busy.steal_fraction()})
                         if ort_file:
-                            ort_runs.append(run_ort(args, ort_file, name, mode))
+                            ort_runs.append(run_ort(args, ort_file, name, mode, model["onnx"]))
                     cpus = sorted(r["cpu_ms"] for r in per_run)
                     walls = sorted(r["wall_ms"] for r in per_run)
                     cpu_ms, wall_ms = cpus[len(cpus) // 2], walls[len(walls) // 2]
@@ -236,10 +270,10 @@ def run_embed(args):
     return out
 
 
-def run_ort(args, path, mix, mode):
+def run_ort(args, path, mix, mode, onnx):
     """One timed ONNX Runtime run of one cell (test/bench/ort/embed_ort.mjs)."""
     r = subprocess.run(["node", os.path.join(BENCH_DIR, "ort", "embed_ort.mjs"),
-                        os.path.realpath(args.ort_dir), path, "1", mix, mode],
+                        os.path.realpath(args.ort_dir), path, "1", mix, mode, onnx],
                        check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(r.stdout)
 
@@ -252,10 +286,12 @@ def render(results, markdown=False):
     e = results.get("embed")
     if not e:
         return ""
-    parts = ["USE-lite embeddings, one backend, %d texts per mix, %d runs (median; best = "
+    parts = ["%s embeddings, one backend, %d texts per mix, %d runs (median; best = "
              "the fastest run, the least disturbed on a shared machine); "
              "batch = one retrieval.embed(text[]) call per %d texts; "
-             "CPU = backend CPU time, wall = client wall time" % (e["texts"], e["runs"], e["batch"])]
+             "CPU = backend CPU time, wall = client wall time"
+             % ({"minilm": "MiniLM-shaped (random weights)"}.get(e.get("model"), "USE-lite"),
+                e["texts"], e["runs"], e["batch"])]
     rows = []
     ort = e.get("ort")
     for m in e["mixes"]:
@@ -292,7 +328,7 @@ def render(results, markdown=False):
     parts.append("first call in a new backend (model file in the page cache): %.1f ms; "
                  "second call: %.1f ms" % (f["first_ms"], f["second_ms"]))
     parts.append("backend memory (smaps_rollup): before loading: %s; after the first call: %s; "
-                 "after a batch of %d x 128 tokens: %s; model mapping resident in this backend: "
+                 "after a batch of %d long texts: %s; model mappings resident in this backend: "
                  "%s kB (shared page cache)"
                  % (mem(f["mem_before"]), mem(f["mem_loaded"]), e["batch"],
                     mem(f["mem_after_batch"]), f["model_mapping_rss_kb"]))

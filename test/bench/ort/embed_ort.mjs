@@ -1,11 +1,11 @@
-// test/bench/ort/embed_ort.mjs DIR INPUTS.json RUNS [MIX MODE]: ONNX Runtime
+// test/bench/ort/embed_ort.mjs DIR INPUTS.json RUNS [MIX MODE [MODEL.onnx]]: ONNX Runtime
 // (npm onnxruntime-node, one thread) on exactly the token ids the embed
 // benchmark gave retrieval.embed, single calls or batches of 32 (padded to
 // the longest text of the batch, attention mask), CPU time of this process
 // around the timed runs only.  With MIX and MODE only that cell is measured
 // (the benchmark alternates ORT and retrieval runs, so that both see the
-// same machine load).  Prints one JSON object; also checks that ORT's
-// outputs match ours.
+// same machine load).  MODEL.onnx (in DIR) defaults to use_lite.onnx.  Prints
+// one JSON object; also checks that ORT's outputs match ours.
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +15,8 @@ const require = createRequire(join(dir, 'package.json'));
 const ort = require('onnxruntime-node');
 const inputs = JSON.parse(readFileSync(inputsPath, 'utf8'));
 const runs = Number(runsArg || 3);
-const [onlyMix, onlyMode] = process.argv.slice(5);
-const sess = await ort.InferenceSession.create(join(dir, 'use_lite.onnx'),
+const [onlyMix, onlyMode, onnxFile] = process.argv.slice(5);
+const sess = await ort.InferenceSession.create(join(dir, onnxFile || 'use_lite.onnx'),
 	{ intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' });
 
 async function run(batch) {
@@ -36,10 +36,11 @@ for (const [mix, v] of Object.entries(inputs)) {
 	if (onlyMix && mix !== onlyMix) continue;
 	const y = await run(v.ids.slice(0, v.check.length));
 	let worst = 1;
+	const dims = y.length / v.check.length;
 	v.check.forEach((ours, i) => {
 		let dot = 0, a = 0, b = 0;
 		for (let j = 0; j < ours.length; j++) {
-			dot += y[i * 512 + j] * ours[j]; a += y[i * 512 + j] ** 2; b += ours[j] ** 2;
+			dot += y[i * dims + j] * ours[j]; a += y[i * dims + j] ** 2; b += ours[j] ** 2;
 		}
 		worst = Math.min(worst, dot / Math.sqrt(a * b));
 	});

