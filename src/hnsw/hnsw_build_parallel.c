@@ -65,6 +65,12 @@ shared_scan(HnswBuildShared *shared)
  * its size against min_parallel_table_scan_size, parallel safety of index
  * expressions and predicate, and 32MB of maintenance_work_mem per
  * participant.
+ *
+ * XXX: core measures the main fork only.  Vectors over about 500
+ * dimensions are TOASTed, the main fork is then small and no worker is
+ * planned unless the table's parallel_workers is set (or
+ * min_parallel_table_scan_size lowered); counting the TOAST pages would
+ * mean re-implementing compute_parallel_worker().
  */
 int
 hnsw_parallel_workers(Relation heap, Relation index)
