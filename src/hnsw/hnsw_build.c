@@ -700,14 +700,13 @@ hnsw_build_write_graph(HnswBuildState *bs)
  */
 
 static void
-spill_notice(HnswBuildState *bs, uint32 nelements)
+spill_notice(uint32 nelements)
 {
 	ereport(NOTICE,
 			(errmsg("HNSW graph no longer fits into maintenance_work_mem after %u rows",
 					nelements),
 			 errdetail("The remaining rows are inserted one by one, which is slower."),
 			 errhint("Increase maintenance_work_mem to speed up the build.")));
-	(void) bs;
 }
 
 /*
@@ -721,7 +720,7 @@ serial_add(HnswBuildState *bs, ItemPointer tid, int level)
 	if (bs->memory_used + growth_memory(bs) + element_memory(bs, level) > bs->memory_limit &&
 		bs->nelements > 0)
 	{
-		spill_notice(bs, bs->nelements);
+		spill_notice(bs->nelements);
 		hnsw_build_write_graph(bs);
 		MemoryContextReset(bs->graph_context);
 		bs->elements = NULL;
@@ -761,7 +760,7 @@ parallel_add(HnswBuildState *bs, ItemPointer tid, int level)
 	if (!shared->flushed)
 	{
 		hnsw_parallel_sync(bs);
-		spill_notice(bs, bs->nelements);
+		spill_notice(bs->nelements);
 		hnsw_build_write_graph(bs);
 		shared->flushed = true;
 	}

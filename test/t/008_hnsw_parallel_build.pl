@@ -17,7 +17,8 @@
 # Then: CREATE INDEX CONCURRENTLY in parallel; two serial builds answer
 # identically (serial builds stay reproducible); a 2,000-dimensional table
 # larger than the shared memory the build may take (the NOTICE of the
-# fallback, every row reachable); an expression that fails in the middle of
+# fallback, every row reachable); progress in pg_stat_progress_create_index
+# (tuples_done reaches the rows of all participants); an expression that fails in the middle of
 # a parallel build (a clean error, no index); a statement_timeout during a
 # parallel build (cancelled, the server keeps running).
 use strict;
@@ -26,6 +27,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $DIM = 24;
 
@@ -204,6 +206,39 @@ ANALYZE big;
 	is( $node->safe_psql('postgres',
 			'SET enable_seqscan = off; SELECT id FROM big ORDER BY v <-> (SELECT v FROM big WHERE id = 3) LIMIT 1'),
 		'3', 'large build: an early row is its own nearest neighbour');
+}
+
+# --- progress: tuples_done counts the rows of every participant --------------------------
+# Polled from another session while a parallel build of big runs.  The leader
+# reports the shared count, last after every participant has finished and
+# before it writes the pages, so the final figure is all 8,500 rows; counting
+# only its own rows would show about half.
+{
+	my $bg = $node->background_psql('postgres');
+	$bg->query_until(qr/started/,
+		"$PARALLEL SET maintenance_work_mem = '256MB';\n\\echo started\n"
+		  . "CREATE INDEX big_progress ON big USING retrieval (v vector_l2_ops) WITH (m = 8, ef_construction = 32);\n");
+	my ($max, $seen, $gone) = (0, 0, 0);
+	for (1 .. 3000)
+	{
+		my $r = $node->safe_psql('postgres',
+			'SELECT coalesce(max(tuples_done), -1) FROM pg_stat_progress_create_index');
+		if ($r >= 0)
+		{
+			$seen++;
+			$max = $r if $r > $max;
+		}
+		elsif ($seen)
+		{
+			$gone = 1;
+			last;
+		}
+		usleep(50_000);
+	}
+	$bg->quit;
+	ok($seen && $gone, "the parallel build's progress was visible, then gone ($seen polls)");
+	is($max, '8500', 'progress: tuples_done reached the rows of all participants');
+	$node->safe_psql('postgres', 'DROP INDEX big_progress');
 }
 
 # --- errors and cancellation in a parallel build -----------------------------------------
