@@ -42,6 +42,7 @@ HNSW_OBJS = \
 	src/hnsw/hnsw_disk.o \
 	src/hnsw/hnsw_buffers.o \
 	src/hnsw/hnsw_build.o \
+	src/hnsw/hnsw_build_parallel.o \
 	src/hnsw/hnsw_insert.o \
 	src/hnsw/hnsw_scan.o \
 	src/hnsw/hnsw_vacuum.o \

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * hnsw_build.c
- *	  ambuild / ambuildempty for HNSW.
+ *	  ambuild / ambuildempty for HNSW: the in-memory graph, its insertion
+ *	  code (serial and shared), and writing it to pages.
  *
  * CREATE INDEX builds the whole graph in memory (the HnswGraph callbacks
  * over plain arrays, so the same algorithms as inserts), then writes it
@@ -16,13 +17,16 @@
  * without per-change WAL).  That is slower but never fails; a NOTICE says
  * so and suggests raising maintenance_work_mem.
  *
- * XXX: no parallel build yet (PostgreSQL 15 gives index AMs no parallel
- * build; it needs the pgvector-style launch of parallel workers).
+ * With parallel workers (hnsw_build_parallel.c), the graph lives in shared
+ * memory (the layout in hnsw_build.h) and the same insertion code below
+ * runs in every participant, locking per element; this file still writes
+ * the pages.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
@@ -32,74 +36,15 @@
 #include "utils/memutils.h"
 
 #include "../vector/vector.h"
-#include "hnsw.h"
+#include "hnsw_build.h"
 
 #define PHASE_BUILD_GRAPH	1
 #define PHASE_WRITE_PAGES	2
 #define PHASE_INSERT_REST	3
 
-/*
- * The hot data of the in-memory graph (vectors, layer-0 lists, visit tags)
- * lives in flat chunked arrays indexed by element number, so a search
- * touches the vector or list it needs without first chasing a per-element
- * pointer: on graphs larger than the CPU caches, every avoided pointer
- * chase is an avoided cache miss.  Upper layers are rare (1/m of elements)
- * and get a small allocation of their own.
- */
-#define CHUNK_SHIFT		10
-#define CHUNK_SIZE		(1 << CHUNK_SHIFT)
-#define CHUNK_MASK		(CHUNK_SIZE - 1)
-
-typedef struct BuildElement
-{
-	ItemPointerData heaptid;
-	ItemPointerData elemtid;	/* assigned when written */
-	ItemPointerData neighbortid;
-	uint8		level;
-	uint32	   *upper;			/* levels 1..level: level counts, then m slots each */
-} BuildElement;
-
-typedef struct HnswBuildState
-{
-	HnswGraph	graph;			/* must be first: callbacks cast back */
-	Relation	heap;
-	Relation	index;
-	HnswMetric	metric;
-	int			dims;
-	int			m;
-	int			ef_construction;
-	QuantCodec *codec;			/* NULL for none; trained in write_graph() */
-	HnswLayout	layout;
-
-	BuildElement *elements;
-	uint32		nelements;
-	uint32		capacity;
-	float	  **vec_chunks;		/* CHUNK_SIZE vectors each */
-	uint32	  **l0_chunks;		/* CHUNK_SIZE x (1 + 2m): count, then slots */
-	int			nchunks;
-	int64		entry;			/* element number, -1 when empty */
-	int			entry_level;
-
-	const float *query;
-	uint32	   *visit_tags;
-	uint32		visit_tag;
-
-	Size		memory_used;
-	Size		memory_limit;
-	bool		spilled;		/* graph written; rows now go to disk */
-
-	/* levels come from a fixed seed: a build is reproducible */
-	pg_prng_state prng;
-	double		reltuples;
-	double		indtuples;
-	float	   *scratch;
-	HnswCandidate *found;
-	HnswCandidate *entries;
-	HnswCandidate *cands;
-	HnswNode   *selected;
-	MemoryContext graph_context;
-	MemoryContext tuple_context;
-} HnswBuildState;
+#define CHUNK_SHIFT		HNSW_BUILD_CHUNK_SHIFT
+#define CHUNK_SIZE		HNSW_BUILD_CHUNK_SIZE
+#define CHUNK_MASK		HNSW_BUILD_CHUNK_MASK
 
 static inline float *
 elem_vec(HnswBuildState *bs, HnswNode node)
@@ -113,7 +58,7 @@ layer_count(HnswBuildState *bs, HnswNode node, int level)
 {
 	if (level == 0)
 		return bs->l0_chunks[node >> CHUNK_SHIFT] + (Size) (node & CHUNK_MASK) * (1 + 2 * bs->m);
-	return &bs->elements[node].upper[level - 1];
+	return bs->upper_base + bs->elements[node].upper + (level - 1);
 }
 
 static inline uint32 *
@@ -121,7 +66,26 @@ layer_slots(HnswBuildState *bs, HnswNode node, int level)
 {
 	if (level == 0)
 		return layer_count(bs, node, 0) + 1;
-	return bs->elements[node].upper + bs->elements[node].level + (level - 1) * bs->m;
+	return bs->upper_base + bs->elements[node].upper + bs->elements[node].level + (level - 1) * bs->m;
+}
+
+/*
+ * A parallel build's per-element lock guards the element's neighbour lists
+ * (its vector and level never change once it is linked).  The serial build
+ * has no locks.
+ */
+static inline void
+lock_element(HnswBuildState *bs, HnswNode node, LWLockMode mode)
+{
+	if (bs->locks)
+		LWLockAcquire(&bs->locks[node], mode);
+}
+
+static inline void
+unlock_element(HnswBuildState *bs, HnswNode node)
+{
+	if (bs->locks)
+		LWLockRelease(&bs->locks[node]);
 }
 
 /* ------------------------------------------------------------------------
@@ -144,13 +108,18 @@ mem_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
 	uint32	   *count;
 	uint32	   *slots;
 
+	int			n;
+
 	if (level > 0 && level > bs->elements[node].level)
 		return 0;
+	lock_element(bs, node, LW_SHARED);
 	count = layer_count(bs, node, level);
 	slots = layer_slots(bs, node, level);
-	for (uint32 i = 0; i < *count; i++)
+	n = (int) *count;
+	for (int i = 0; i < n; i++)
 		out[i] = slots[i];
-	return (int) *count;
+	unlock_element(bs, node);
+	return n;
 }
 
 static float
@@ -208,12 +177,15 @@ mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
 	int			cap = hnsw_layer_capacity(level, bs->m);
 	uint32	   *count = layer_count(bs, e, level);
 	uint32	   *slots = layer_slots(bs, e, level);
-	int			n = (int) *count;
+	int			n;
 
+	lock_element(bs, e, LW_EXCLUSIVE);
+	n = (int) *count;
 	if (n < cap)
 	{
 		slots[n] = newnode;
 		(*count)++;
+		unlock_element(bs, e);
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -228,6 +200,7 @@ mem_add_link(HnswBuildState *bs, uint32 e, int level, uint32 newnode)
 	for (int i = 0; i < n; i++)
 		slots[i] = (uint32) bs->selected[i];
 	*count = n;
+	unlock_element(bs, e);
 }
 
 static void
@@ -298,66 +271,151 @@ element_memory(HnswBuildState *bs, int level)
 	return level > 0 ? sizeof(uint32) * (level + level * bs->m) + 16 : 0;
 }
 
-static void
-mem_insert(HnswBuildState *bs, const float *vec, ItemPointer heaptid, int level)
+/*
+ * Serial build: a new element number, and the element's upper-layer lists
+ * in the arena (which grows like the other arrays; offsets survive
+ * repalloc).
+ */
+static uint32
+serial_reserve(HnswBuildState *bs, int level)
 {
 	uint32		id;
-	BuildElement *el;
-	int			top;
-	int			nentries = 1;
-	MemoryContext old;
 
 	if (bs->nelements == bs->capacity)
 		grow_arrays(bs);
 	id = bs->nelements++;
-	el = &bs->elements[id];
-	old = MemoryContextSwitchTo(bs->graph_context);
+	bs->elements[id].upper = 0;
+	if (level > 0)
+	{
+		Size		words = hnsw_build_upper_words(level, bs->m);
+
+		if (bs->upper_used + words > bs->upper_capacity)
+		{
+			Size		newcap = Max(Max(bs->upper_capacity * 2, bs->upper_used + words), 1024);
+			MemoryContext old = MemoryContextSwitchTo(bs->graph_context);
+
+			if (bs->upper_base == NULL)
+				bs->upper_base = palloc_extended(sizeof(uint32) * newcap, MCXT_ALLOC_HUGE);
+			else
+				bs->upper_base = repalloc_huge(bs->upper_base, sizeof(uint32) * newcap);
+			bs->upper_capacity = newcap;
+			MemoryContextSwitchTo(old);
+		}
+		bs->elements[id].upper = (uint32) bs->upper_used;
+		bs->upper_used += words;
+	}
+	bs->memory_used += element_memory(bs, level);
+	return id;
+}
+
+/*
+ * Insert element id (its number and upper-arena space already reserved)
+ * into the in-memory graph.  In a parallel build, every insert holds the
+ * entry-point lock shared, and exclusively when the element may become the
+ * new entry point (as pgvector does): the upper layers then stay
+ * consistent with the entry point, at the cost of serialising the rare
+ * high-level inserts.
+ */
+static void
+mem_insert(HnswBuildState *bs, uint32 id, const float *vec, ItemPointer heaptid, int level)
+{
+	BuildElement *el = &bs->elements[id];
+	HnswBuildShared *shared = bs->shared;
+	int64		entry;
+	int			entry_level;
+	int			nentries = 1;
+
 	el->heaptid = *heaptid;
 	el->level = level;
-	el->upper = NULL;
-	if (level > 0)
-		el->upper = palloc0(sizeof(uint32) * (level + level * bs->m));
 	*layer_count(bs, id, 0) = 0;
+	if (level > 0)
+		memset(bs->upper_base + el->upper, 0, sizeof(uint32) * hnsw_build_upper_words(level, bs->m));
 	memcpy(elem_vec(bs, id), vec, sizeof(float) * bs->dims);
-	MemoryContextSwitchTo(old);
-	bs->memory_used += element_memory(bs, level);
+	/* nobody can see the element before it is linked: initialise its lock */
+	if (shared)
+		LWLockInitialize(&bs->locks[id], shared->lock_tranche);
 
-	if (bs->entry < 0)
+	if (shared)
 	{
-		bs->entry = id;
-		bs->entry_level = level;
-		return;
+		LWLockAcquire(&shared->entry_lock, LW_SHARED);
+		if (shared->entry < 0 || level > shared->entry_level)
+		{
+			LWLockRelease(&shared->entry_lock);
+			LWLockAcquire(&shared->entry_lock, LW_EXCLUSIVE);
+		}
+		entry = shared->entry;
+		entry_level = shared->entry_level;
+	}
+	else
+	{
+		entry = bs->entry;
+		entry_level = bs->entry_level;
 	}
 
-	bs->query = elem_vec(bs, id);
-	bs->entries[0].node = bs->entry;
-	bs->entries[0].distance = mem_query_distance(&bs->graph, bs->entry);
-	top = Min(level, bs->entry_level);
-	bs->entries[0] = hnsw_descend(&bs->graph, bs->entries[0], bs->entry_level, top);
-
-	for (int l = top; l >= 0; l--)
+	if (entry >= 0)
 	{
-		int			n = hnsw_search_layer(&bs->graph, bs->entries, nentries,
-										  bs->ef_construction, l, bs->found);
-		int			nsel = hnsw_select_neighbors(&bs->graph, id, bs->found, n,
-												 hnsw_layer_capacity(l, bs->m), bs->selected);
-		uint32	   *slots = layer_slots(bs, id, l);
+		int			top = Min(level, entry_level);
+		int			nsel[HNSW_MAX_LEVEL + 1];
+		int			stride = 2 * bs->m;
 
-		for (int i = 0; i < nsel; i++)
-			slots[i] = (uint32) bs->selected[i];
-		*layer_count(bs, id, l) = nsel;
-		/* mem_add_link reuses bs->selected: iterate over our own copy */
-		for (int i = 0; i < nsel; i++)
-			mem_add_link(bs, slots[i], l, id);
-		memcpy(bs->entries, bs->found, sizeof(HnswCandidate) * n);
-		nentries = n;
+		bs->query = elem_vec(bs, id);
+		bs->entries[0].node = entry;
+		bs->entries[0].distance = mem_query_distance(&bs->graph, entry);
+		bs->entries[0] = hnsw_descend(&bs->graph, bs->entries[0], entry_level, top);
+
+		/* neighbours on every layer first ... */
+		for (int l = top; l >= 0; l--)
+		{
+			int			n = hnsw_search_layer(&bs->graph, bs->entries, nentries,
+											  bs->ef_construction, l, bs->found);
+
+			nsel[l] = hnsw_select_neighbors(&bs->graph, id, bs->found, n,
+											hnsw_layer_capacity(l, bs->m), bs->links + l * stride);
+			memcpy(bs->entries, bs->found, sizeof(HnswCandidate) * n);
+			nentries = n;
+		}
+
+		/*
+		 * ... then the element's own lists, all of them before any other
+		 * element links to it: in a parallel build, an element reachable on
+		 * an upper layer with its lower lists still empty would be a dead
+		 * end for concurrent inserts (they would link only to it, and lose
+		 * those links when the lists are written), which leaves whole
+		 * clusters unreachable.  The serial build's result is the same
+		 * either way (a layer's search reads only that layer's lists).
+		 */
+		lock_element(bs, id, LW_EXCLUSIVE);
+		for (int l = top; l >= 0; l--)
+		{
+			uint32	   *slots = layer_slots(bs, id, l);
+
+			for (int i = 0; i < nsel[l]; i++)
+				slots[i] = (uint32) bs->links[l * stride + i];
+			*layer_count(bs, id, l) = nsel[l];
+		}
+		unlock_element(bs, id);
+
+		/* ... and last the reverse links, which make it reachable */
+		for (int l = top; l >= 0; l--)
+			for (int i = 0; i < nsel[l]; i++)
+				mem_add_link(bs, (uint32) bs->links[l * stride + i], l, id);
 	}
 
-	if (level > bs->entry_level)
+	if (entry < 0 || level > entry_level)
 	{
-		bs->entry = id;
-		bs->entry_level = level;
+		if (shared)
+		{
+			shared->entry = id;
+			shared->entry_level = level;
+		}
+		else
+		{
+			bs->entry = id;
+			bs->entry_level = level;
+		}
 	}
+	if (shared)
+		LWLockRelease(&shared->entry_lock);
 }
 
 /*
@@ -596,8 +654,12 @@ train_and_write_codec(HnswBuildState *bs)
 	write_codec(bs->index, MAIN_FORKNUM, bs->codec, rows);
 }
 
-static void
-write_graph(HnswBuildState *bs)
+/*
+ * Write the in-memory graph to pages (without WAL).  In a parallel build
+ * this runs in one process, after every in-memory insert has finished.
+ */
+void
+hnsw_build_write_graph(HnswBuildState *bs)
 {
 	Relation	index = bs->index;
 	Size		esize = bs->layout.element_size;
@@ -741,12 +803,102 @@ write_graph(HnswBuildState *bs)
  */
 
 static void
-build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
-			   bool tupleIsAlive, void *state)
+spill_notice(uint32 nelements)
+{
+	ereport(NOTICE,
+			(errmsg("HNSW graph no longer fits into maintenance_work_mem after %u rows",
+					nelements),
+			 errdetail("The remaining rows are inserted one by one, which is slower."),
+			 errhint("Increase maintenance_work_mem to speed up the build.")));
+}
+
+/*
+ * Serial build: add the prepared row (bs->scratch) to the in-memory graph,
+ * or, when maintenance_work_mem is used up, write the graph and return
+ * false (the caller inserts the row on disk).
+ */
+static bool
+serial_add(HnswBuildState *bs, ItemPointer tid, int level)
+{
+	if (bs->memory_used + growth_memory(bs) + element_memory(bs, level) > bs->memory_limit &&
+		bs->nelements > 0)
+	{
+		spill_notice(bs->nelements);
+		hnsw_build_write_graph(bs);
+		MemoryContextReset(bs->graph_context);
+		bs->elements = NULL;
+		bs->vec_chunks = NULL;
+		bs->l0_chunks = NULL;
+		bs->upper_base = NULL;
+		bs->spilled = true;
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_INSERT_REST);
+		return false;
+	}
+	mem_insert(bs, serial_reserve(bs, level), bs->scratch, tid, level);
+	return true;
+}
+
+/*
+ * Parallel build: the same, with the shared graph.  Whichever participant
+ * first finds it full writes it, once every in-memory insert in progress
+ * has finished (they hold flush_lock shared); from then on all
+ * participants insert on disk.
+ */
+static bool
+parallel_add(HnswBuildState *bs, ItemPointer tid, int level)
+{
+	HnswBuildShared *shared = bs->shared;
+	uint32		id;
+
+	LWLockAcquire(&shared->flush_lock, LW_SHARED);
+	if (!shared->flushed && hnsw_parallel_reserve(bs, level, &id))
+	{
+		mem_insert(bs, id, bs->scratch, tid, level);
+		LWLockRelease(&shared->flush_lock);
+		return true;
+	}
+	LWLockRelease(&shared->flush_lock);
+
+	LWLockAcquire(&shared->flush_lock, LW_EXCLUSIVE);
+	if (!shared->flushed)
+	{
+		hnsw_parallel_sync(bs);
+		spill_notice(bs->nelements);
+		hnsw_build_write_graph(bs);
+		shared->flushed = true;
+	}
+	LWLockRelease(&shared->flush_lock);
+	bs->spilled = true;
+	if (!IsParallelWorker())
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_INSERT_REST);
+	return false;
+}
+
+/* One more row indexed: count it, and report the count of all participants. */
+static void
+row_indexed(HnswBuildState *bs)
+{
+	bs->indtuples++;
+	if (bs->shared)
+	{
+		uint64		done = pg_atomic_add_fetch_u64(&bs->shared->tuples_done, 1);
+
+		if (!IsParallelWorker())
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) done);
+	}
+	else
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+}
+
+/* The build scan's callback, in the leader and in parallel workers. */
+void
+hnsw_build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+					bool tupleIsAlive, void *state)
 {
 	HnswBuildState *bs = (HnswBuildState *) state;
 	MemoryContext old;
 	Vector	   *v;
+	bool		indexed = false;
 
 	(void) tupleIsAlive;		/* the build scan already skips dead rows */
 	if (isnull[0])
@@ -760,41 +912,21 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				 errmsg("expected %d dimensions, not %d", bs->dims, v->dim)));
 
 	if (bs->spilled)
-	{
-		if (hnsw_insert_vector(index, v->x, v->dim, tid, true))
-			bs->indtuples++;
-	}
+		indexed = hnsw_insert_vector(index, v->x, v->dim, tid, true);
 	else if (hnsw_prepare_vector(bs->metric, v->x, bs->scratch, bs->dims))
 	{
 		int			level = hnsw_random_level(&bs->prng, bs->m);
 
-		if (bs->memory_used + growth_memory(bs) + element_memory(bs, level) > bs->memory_limit &&
-			bs->nelements > 0)
-		{
-			ereport(NOTICE,
-					(errmsg("HNSW graph no longer fits into maintenance_work_mem after %u rows",
-							bs->nelements),
-					 errdetail("The remaining rows are inserted one by one, which is slower."),
-					 errhint("Increase maintenance_work_mem to speed up the build.")));
-			write_graph(bs);
-			MemoryContextReset(bs->graph_context);
-			bs->elements = NULL;
-			bs->vec_chunks = NULL;
-			bs->l0_chunks = NULL;
-			bs->spilled = true;
-			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_INSERT_REST);
-			if (hnsw_insert_vector(index, v->x, v->dim, tid, true))
-				bs->indtuples++;
-		}
+		if (bs->shared ? parallel_add(bs, tid, level) : serial_add(bs, tid, level))
+			indexed = true;
 		else
-		{
-			mem_insert(bs, bs->scratch, tid, level);
-			bs->indtuples++;
-		}
+			indexed = hnsw_insert_vector(index, v->x, v->dim, tid, true);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tuple_context);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+	if (indexed)
+		row_indexed(bs);
+	CHECK_FOR_INTERRUPTS();
 }
 
 /* Dimensions from the column's type modifier: required, as in pgvector. */
@@ -889,59 +1021,84 @@ check_options(Relation index, int dims, int m, int ef_construction, QuantKind qu
 	(void) index;
 }
 
+/*
+ * A build state for this index: options, callbacks, scratch space.  The
+ * graph arrays come later (grow_arrays(), or the parallel build's shared
+ * memory).
+ */
+void
+hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index)
+{
+	int			maxcands;
+
+	memset(bs, 0, sizeof(*bs));
+	bs->graph.m = retrieval_option_m(index);
+	bs->graph.query_distance = mem_query_distance;
+	bs->graph.neighbors = mem_neighbors;
+	bs->graph.pair_distance = mem_pair_distance;
+	bs->graph.visit = mem_visit;
+	bs->graph.reset_visits = mem_reset_visits;
+	bs->graph.prefetch = mem_prefetch;
+	bs->heap = heap;
+	bs->index = index;
+	bs->metric = hnsw_metric_for_index(index);
+	bs->dims = index_dimensions(index);
+	bs->m = bs->graph.m;
+	bs->ef_construction = retrieval_option_ef_construction(index);
+	hnsw_layout_init(&bs->layout, bs->dims, index_quantization(index), index_keeps_vectors(index));
+	bs->entry = -1;
+	bs->entry_level = -1;
+	pg_prng_seed(&bs->prng, UINT64CONST(0x5245545249455641));
+	bs->visit_tag = 1;
+	bs->memory_limit = (Size) maintenance_work_mem * 1024;
+	if (bs->layout.quant != QUANT_NONE)
+		bs->codec = quant_codec_create(bs->layout.quant, (QuantMetric) bs->metric, bs->dims, NULL);
+
+	bs->graph_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build graph",
+											  ALLOCSET_DEFAULT_SIZES);
+	bs->tuple_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build tuple",
+											  ALLOCSET_DEFAULT_SIZES);
+	maxcands = Max(bs->ef_construction, 2 * bs->m) + 1;
+	bs->scratch = palloc(sizeof(float) * bs->dims);
+	bs->found = palloc(sizeof(HnswCandidate) * maxcands);
+	bs->entries = palloc(sizeof(HnswCandidate) * maxcands);
+	bs->cands = palloc(sizeof(HnswCandidate) * maxcands);
+	bs->selected = palloc(sizeof(HnswNode) * maxcands);
+	bs->links = palloc(sizeof(HnswNode) * 2 * bs->m * (HNSW_MAX_LEVEL + 1));
+}
+
+/*
+ * ambuild.  With parallel workers (hnsw_build_parallel.c) the graph is
+ * built in shared memory; without (none planned or none launched) the
+ * serial build below runs, reproducibly.  Either way this process writes
+ * the pages (unless a participant already did when memory ran out) and
+ * WAL-logs them all at the end.
+ */
 IndexBuildResult *
 hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
 	HnswBuildState bs;
-	int			maxcands;
+	int			nworkers;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 
-	memset(&bs, 0, sizeof(bs));
-	bs.graph.m = retrieval_option_m(index);
-	bs.graph.query_distance = mem_query_distance;
-	bs.graph.neighbors = mem_neighbors;
-	bs.graph.pair_distance = mem_pair_distance;
-	bs.graph.visit = mem_visit;
-	bs.graph.reset_visits = mem_reset_visits;
-	bs.graph.prefetch = mem_prefetch;
-	bs.heap = heap;
-	bs.index = index;
-	bs.metric = hnsw_metric_for_index(index);
-	bs.dims = index_dimensions(index);
-	bs.m = bs.graph.m;
-	bs.ef_construction = retrieval_option_ef_construction(index);
-	hnsw_layout_init(&bs.layout, bs.dims, index_quantization(index), index_keeps_vectors(index));
-	bs.entry = -1;
-	pg_prng_seed(&bs.prng, UINT64CONST(0x5245545249455641));
-	bs.visit_tag = 1;
-	bs.memory_limit = (Size) maintenance_work_mem * 1024;
+	hnsw_build_state_init(&bs, heap, index);
 	check_options(index, bs.dims, bs.m, bs.ef_construction, bs.layout.quant,
 				  index_keeps_vectors(index));
-	if (bs.layout.quant != QUANT_NONE)
-		bs.codec = quant_codec_create(bs.layout.quant, (QuantMetric) bs.metric, bs.dims, NULL);
-
-	bs.graph_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build graph",
-											 ALLOCSET_DEFAULT_SIZES);
-	bs.tuple_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw build tuple",
-											 ALLOCSET_DEFAULT_SIZES);
-	maxcands = Max(bs.ef_construction, 2 * bs.m) + 1;
-	bs.scratch = palloc(sizeof(float) * bs.dims);
-	bs.found = palloc(sizeof(HnswCandidate) * maxcands);
-	bs.entries = palloc(sizeof(HnswCandidate) * maxcands);
-	bs.cands = palloc(sizeof(HnswCandidate) * maxcands);
-	bs.selected = palloc(sizeof(HnswNode) * maxcands);
-
 	init_meta_page(index, MAIN_FORKNUM, bs.dims, bs.m, bs.ef_construction, bs.metric,
 				   bs.layout.quant, index_keeps_vectors(index));
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_BUILD_GRAPH);
-	bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-										  build_callback, (void *) &bs, NULL);
-	if (!bs.spilled)
-		write_graph(&bs);
+	nworkers = hnsw_parallel_workers(heap, index);
+	if (nworkers == 0 || !hnsw_parallel_build(&bs, indexInfo, nworkers))
+	{
+		bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+											  hnsw_build_callback, (void *) &bs, NULL);
+		if (!bs.spilled)
+			hnsw_build_write_graph(&bs);
+	}
 
 	retrieval_log_build(index, MAIN_FORKNUM);
 

@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xloginsert.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -37,7 +38,11 @@ Buffer
 retrieval_new_buffer(Relation index, ForkNumber fork)
 {
 	Buffer		buf;
-	bool		need_lock = !RELATION_IS_LOCAL(index);
+	/*
+	 * A relation created in this transaction needs no lock, unless parallel
+	 * workers of a build extend it too (they do not see it as local).
+	 */
+	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
 
 	if (need_lock)
 		LockRelationForExtension(index, ExclusiveLock);

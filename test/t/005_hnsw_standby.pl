@@ -10,8 +10,8 @@
 # How: a primary with wal_consistency_checking = 'all' (the standby compares
 # every replayed page with the primary's image and stops on a difference)
 # and a streaming standby.  On the primary: L2, inner-product and cosine
-# HNSW indexes, one more built with maintenance_work_mem = 1MB (spill),
-# then inserts, deletes, VACUUM (link repair), more inserts.  After
+# HNSW indexes, one more built with maintenance_work_mem = 1MB (spill), two
+# built with a parallel worker (L2, and cosine with binary codes), then inserts, deletes, VACUUM (link repair), more inserts.  After
 # catch-up: no "inconsistent page" in the standby log; kNN queries through
 # the indexes (several ef_search values, with and without WHERE filters,
 # full scans) print identical text on both nodes and the standby's plans
@@ -74,6 +74,25 @@ CREATE INDEX spill_l2 ON spill USING retrieval (v vector_l2_ops);
 is($ret, 0, 'the spilling build succeeded');
 like($err, qr/no longer fits into maintenance_work_mem/, 'the build spilled to on-disk inserts');
 
+# parallel builds (one worker): written by the leader and logged at the end too
+($ret, $out, $err) = $primary->psql(
+	'postgres', qq{
+CREATE TABLE par (id int PRIMARY KEY, v vector($DIM), q vector($DIM) GENERATED ALWAYS AS (v) STORED);
+INSERT INTO par SELECT i, $vec FROM generate_series(1, 3000) i;
+ANALYZE par;
+SET max_parallel_maintenance_workers = 1;
+SET min_parallel_table_scan_size = 0;
+SET maintenance_work_mem = '64MB';
+SET client_min_messages = debug1;
+CREATE INDEX par_l2 ON par USING retrieval (v vector_l2_ops);
+CREATE INDEX par_bin ON par USING retrieval (q vector_cosine_ops) WITH (quantization = 'binary');
+});
+is($ret, 0, 'the parallel builds succeeded');
+like($err, qr/parallel build of HNSW index "par_l2": 1 of 1 workers launched/,
+	'par_l2 was built with a parallel worker');
+like($err, qr/parallel build of HNSW index "par_bin": 1 of 1 workers launched/,
+	'par_bin was built with a parallel worker');
+
 # maintenance after the builds: inserts, deletes, VACUUM, more inserts
 $primary->safe_psql(
 	'postgres', qq{
@@ -86,6 +105,7 @@ VACUUM spill;
 INSERT INTO items SELECT i, i % 10, $vec FROM generate_series(4003, 4300) i;
 INSERT INTO spill SELECT i, ARRAY(SELECT cos(i * 3 + j) FROM generate_series(1, 64) j)::vector FROM generate_series(3001, 3100) i;
 UPDATE items SET v = hvec(10000 + id) WHERE id % 13 = 0 AND id < 2000;
+INSERT INTO par SELECT i, $vec FROM generate_series(3001, 3200) i;
 });
 $primary->wait_for_catchup($standby);
 
@@ -145,6 +165,25 @@ push @cases,
 	"SELECT count(*), sum(id) FROM (SELECT id FROM spill ORDER BY v <-> '$sq') s",
 	'spill_l2', 1
   ];
+
+for my $ix (['par_l2', '<->', 'v'], ['par_bin', '<=>', 'q'])
+{
+	my ($index, $op, $col) = @$ix;
+	push @cases,
+	  [
+		"$index (parallel build) LIMIT 10",
+		'SET retrieval.ef_search = 40;',
+		"SELECT id, $col $op '$q1' FROM par ORDER BY $col $op '$q1' LIMIT 10",
+		$index, 10
+	  ];
+	push @cases,
+	  [
+		"$index (parallel build) full scan",
+		'SET retrieval.ef_search = 100;',
+		"SELECT count(*), sum(id) FROM (SELECT id FROM par ORDER BY $col $op '$q2') s",
+		$index, 1
+	  ];
+}
 
 for my $c (@cases)
 {

@@ -2,8 +2,10 @@
 
 hnsw   on ann/glove100-200k (cosine, vector_cosine_ops) and Fashion-MNIST
        (L2, vector_l2_ops; vectors from Debian's dataset-fashion-mnist):
-       serial build time, index size, and for several retrieval.ef_search
-       values recall@10 against the ground truth, median/p95 wall ms,
+       build time serial and with parallel workers (--build-workers,
+       interleaved, --build-runs times), index size, and for several
+       retrieval.ef_search values recall@10 against the ground truth,
+       median/p95 wall ms,
        median/p95 backend CPU ms per query (schedstat) and queries/s on
        one client; filtered GloVe queries at 10% and 1% selectivity (rows
        returned, recall@10 against the exact filtered top-10, latency of
@@ -15,6 +17,7 @@ dropped and Fashion-MNIST is loaded.  See docs/benchmarks.md, "HNSW index".
 """
 import json
 import os
+import re
 import time
 
 import numpy as np
@@ -37,8 +40,9 @@ FMNIST_QUERIES = "t10k-images-idx3-ubyte.gz"
 # ~190 MB of TOASTed vectors + index), so queries measure the graph, not
 # copies from the OS page cache.  maintenance_work_mem large enough for the
 # in-memory build of either graph (no fallback to the insert path).
-# No parallel build exists yet: max_parallel_maintenance_workers = 0 makes
-# that explicit.  Queries run with max_parallel_workers_per_gather = 0 (a
+# Builds run with the worker counts of --build-workers (SET
+# max_parallel_maintenance_workers per build; the cluster default is 0, so
+# anything else is explicit).  Queries run with max_parallel_workers_per_gather = 0 (a
 # per-core figure; it only matters for the exact filtered plans).
 CLUSTER_GUCS = {"shared_buffers": "1GB", "maintenance_work_mem": "2GB",
                 "max_parallel_maintenance_workers": "0", "jit": "off"}
@@ -46,7 +50,7 @@ CLUSTER_GUCS = {"shared_buffers": "1GB", "maintenance_work_mem": "2GB",
 # pgvector 0.8.6 on this class of machine (issue 3): ef -> (recall@10, backend CPU ms)
 PGVECTOR = {
     "glove": {"ef": {20: (0.935, 0.80), 40: (0.971, 1.20), 80: (0.988, 1.90), 200: (0.996, 3.62)},
-              "build_s": (94, 110), "index_mib": 142,
+              "build_s": (94, 110), "build_s_workers": {"1": (68, 71)}, "index_mib": 142,
               "target_cpu_ms": 0.40, "target_build_s": 50, "target_index_mib": 71},
     "fmnist": {"ef": {20: (0.988, 0.76), 40: (0.995, 1.04), 80: (0.998, 1.49)},
                "build_s": (26, 32), "index_mib": 234,
@@ -76,6 +80,12 @@ def register(subparsers):
                    help="comma-separated quantization modes to build and measure, one index "
                         "at a time on the same table (default sq8,none,binary); the first "
                         "one's index is kept for the filtered and buffer parts")
+    p.add_argument("--build-workers", default="0,1",
+                   help="comma-separated max_parallel_maintenance_workers values to time the "
+                        "build with (default 0,1); the first one's index is the one queried")
+    p.add_argument("--build-runs", type=int, default=1,
+                   help="time each build this many times, interleaving the worker counts "
+                        "(default 1); figures are medians")
     p.add_argument("--quiet-wait", type=float, default=0, metavar="SECONDS",
                    help="before each run wait up to SECONDS for the machine to be idle")
     p.add_argument("--keep-cluster", action="store_true")
@@ -172,26 +182,61 @@ def load_table(conn, cur, table, base, extra_cols=""):
             "table_mib": _scalar(cur, "SELECT pg_total_relation_size(%s)", (table,)) / 2**20}
 
 
-def build_index(conn, cur, table, opclass, m, efc, quantization="none"):
+LAUNCHED = re.compile(r"parallel build of HNSW index \S+: (\d+) of (\d+) workers launched")
+
+
+def build_index(conn, cur, table, opclass, m, efc, quantization="none", workers=0):
+    """One CREATE INDEX with max_parallel_maintenance_workers = workers.
+    cpu_s is the leader backend's CPU only (workers are other processes)."""
     name = "%s_hnsw_%s" % (table, quantization)
     sql = ("CREATE INDEX %s ON %s USING retrieval (v %s) WITH (m = %d, ef_construction = %d, "
            "quantization = '%s')" % (name, table, opclass, m, efc, quantization))
-    log("building: %s" % sql)
+    cur.execute("SET max_parallel_maintenance_workers = %d" % workers)
+    # core sizes the worker count by the main fork alone, which is small when
+    # the vectors are TOASTed (Fashion-MNIST's 784 dimensions): 0 workers
+    # otherwise.  The number launched is recorded below.
+    cur.execute("SET min_parallel_table_scan_size = 0")
+    # the build's DEBUG1 line says how many workers were launched
+    cur.execute("SET client_min_messages = debug1")
+    log("building (max_parallel_maintenance_workers = %d): %s" % (workers, sql))
     clock = BackendClock(conn)
     del conn.notices[:]
     busy = MachineBusy()
     _, wall, cpu = clock.run(cur, sql)
+    cur.execute("RESET client_min_messages")
     size = _scalar(cur, "SELECT pg_relation_size(%s)", (name,))
+    launched = [int(mt.group(1)) for mt in map(LAUNCHED.search, conn.notices) if mt]
     out = {"sql": sql, "index": name, "wall_s": wall / 1000, "cpu_s": (cpu or 0) / 1000,
            "busy_cores": busy.cores(), "index_bytes": size, "index_mib": size / 2**20,
-           "notices": [x.strip() for x in conn.notices],
+           "notices": [x.strip() for x in conn.notices if not x.startswith("DEBUG")],
+           "workers_launched": launched[0] if launched else 0,
+           "uptime_load": os.getloadavg(),
            "maintenance_work_mem": _scalar(cur, "SHOW maintenance_work_mem"),
            "max_parallel_maintenance_workers":
                _scalar(cur, "SHOW max_parallel_maintenance_workers")}
-    log("built in %.1f s (backend CPU %.1f s), %.1f MiB"
-        % (out["wall_s"], out["cpu_s"], out["index_mib"]))
+    cur.execute("RESET max_parallel_maintenance_workers")
+    cur.execute("RESET min_parallel_table_scan_size")
+    log("built in %.1f s (leader CPU %.1f s, %d workers launched), %.1f MiB, load %.2f"
+        % (out["wall_s"], out["cpu_s"], out["workers_launched"], out["index_mib"],
+           out["uptime_load"][0]))
     cur.execute("ANALYZE %s" % table)
     return out
+
+
+def timed_builds(conn, cur, table, opclass, args, mode):
+    """Build --build-runs times per --build-workers value, interleaved, the
+    first worker count last so that its index is kept.  Returns (the kept
+    build, {workers: [builds]})."""
+    workers = _ints(args.build_workers)
+    order = [w for _ in range(args.build_runs) for w in reversed(workers)]
+    builds = {w: [] for w in workers}
+    b = None
+    for i, w in enumerate(order):
+        b = build_index(conn, cur, table, opclass, args.m, args.ef_construction, mode, w)
+        builds[w].append(b)
+        if i < len(order) - 1:
+            cur.execute("DROP INDEX %s" % b["index"])
+    return b, builds
 
 
 # ----------------------------------------------------------------------------
@@ -517,7 +562,14 @@ def _run_set(conn, cur, key, table, base, queries, gt, metric, opclass, efs, par
     # the first mode is measured last and its index kept (filtered part)
     for i, mode in enumerate(reversed(modes)):
         qs = {}
-        qs["build"] = build_index(conn, cur, table, opclass, args.m, args.ef_construction, mode)
+        qs["build"], builds = timed_builds(conn, cur, table, opclass, args, mode)
+        qs["builds"] = {str(w): {"wall_s": [x["wall_s"] for x in bl],
+                                 "wall_s_median": float(np.median([x["wall_s"] for x in bl])),
+                                 "workers_launched": [x["workers_launched"] for x in bl],
+                                 "load": [x["uptime_load"][0] for x in bl],
+                                 "index_mib": [x["index_mib"] for x in bl],
+                                 "notices": sorted({n for x in bl for n in x["notices"]})}
+                        for w, bl in builds.items()}
         qs["build"]["bytes_per_vector"] = qs["build"]["index_bytes"] / len(base)
         qs["prewarm"] = _prewarm(cur, [table, qs["build"]["index"]])
         s["table_mib_after"] = _scalar(cur, "SELECT pg_total_relation_size(%s)", (table,)) / 2**20
@@ -618,14 +670,42 @@ def comparison_table(out, markdown):
     rows2 = []
     for key, mode, s in _mode_sets(out):
         ref, b = PGVECTOR[key], s["build"]
-        rows2.append([key, mode, "%.1f" % b["wall_s"], "%d-%d" % ref["build_s"],
-                      "%.2f-%.2fx" % (b["wall_s"] / ref["build_s"][1],
-                                      b["wall_s"] / ref["build_s"][0]),
+        # the median of the serial builds when several were timed
+        wall = s["builds"]["0"]["wall_s_median"] if "0" in s.get("builds", {}) else b["wall_s"]
+        rows2.append([key, mode, "%.1f" % wall, "%d-%d" % ref["build_s"],
+                      "%.2f-%.2fx" % (wall / ref["build_s"][1], wall / ref["build_s"][0]),
                       "%d" % ref["target_build_s"], "%.1f" % b["index_mib"],
                       "%d" % ref["index_mib"], "%.2fx" % (b["index_mib"] / ref["index_mib"]),
                       "%d" % ref["target_index_mib"]])
     return report.table(headers, rows, markdown) + "\n\n" + report.table(headers2, rows2,
                                                                         markdown)
+
+
+def build_table(out, markdown):
+    """Build wall time per worker count (medians over --build-runs, measured
+    interleaved in one run) and the ratio to the serial build's (or to the
+    first worker count's when no serial build was timed)."""
+    headers = ["set", "quantization", "max_parallel_maintenance_workers", "workers launched",
+               "build s (median)", "runs (s)", "load avg (1 min) at each build",
+               "ratio to serial", "pgvector s", "index MiB"]
+    rows = []
+    for key, mode, s in _mode_sets(out):
+        builds = s.get("builds")
+        if not builds:
+            continue
+        first = builds["0"]["wall_s_median"] if "0" in builds else \
+            next(iter(builds.values()))["wall_s_median"]
+        ref = PGVECTOR[key].get("build_s_workers", {})
+        ref = dict(ref, **{"0": PGVECTOR[key]["build_s"]})
+        for w, b in builds.items():
+            rows.append([key, mode, w, ",".join(str(x) for x in b["workers_launched"]),
+                         "%.1f" % b["wall_s_median"],
+                         ", ".join("%.1f" % x for x in b["wall_s"]),
+                         ", ".join("%.2f" % x for x in b["load"]),
+                         "%.2f" % (b["wall_s_median"] / first),
+                         "%d-%d" % ref[w] if w in ref else "-",
+                         ", ".join("%.1f" % x for x in b["index_mib"])])
+    return report.table(headers, rows, markdown) if rows else ""
 
 
 def filtered_table(f, markdown):
@@ -679,7 +759,7 @@ def render(results, markdown=False):
         for mode, qs in s.get("quant", {"none": s}).items():
             b = qs["build"]
             parts.append("quantization = '%s'. load: binary COPY %.1f s, VACUUM (FREEZE, ANALYZE) "
-                         "%.1f s, table %.1f MiB (with TOAST); build (serial, "
+                         "%.1f s, table %.1f MiB (with TOAST); build of the queried index ("
                          "max_parallel_maintenance_workers=%s, maintenance_work_mem=%s): %.1f s "
                          "wall, %.1f s backend CPU, busy CPUs %.2f; index %.1f MiB (%.0f "
                          "bytes/vector)%s"
@@ -695,6 +775,12 @@ def render(results, markdown=False):
     if out.get("glove") or out.get("fmnist"):
         parts.append("against pgvector 0.8.6 (issue 3's reference figures) and the targets:")
         parts.append(comparison_table(out, markdown))
+        bt = build_table(out, markdown)
+        if bt:
+            parts.append("build time by max_parallel_maintenance_workers (the builds of one set "
+                         "interleaved; wall time; the index of the first --build-workers value "
+                         "is the one queried):")
+            parts.append(bt)
     f = out.get("filtered")
     if f:
         parts.append("Filtered GloVe: %d queries, ef_search %d; plans: default = planner's "
