@@ -9,8 +9,9 @@
  * written once, in hnsw_graph.c, against HnswGraph: a small table of
  * callbacks that answers "distance from the query to node", "neighbours of
  * node at level" and "distance between two nodes".  The build implements
- * it over an in-memory graph (hnsw_memory.c), inserts, scans and VACUUM over
- * index pages (hnsw_disk.c).  Nothing in the algorithms knows where vectors
+ * it over an in-memory graph (hnsw_build.c, layout in hnsw_build.h; shared
+ * by parallel workers), inserts, scans and VACUUM over index pages
+ * (hnsw_disk.c).  Nothing in the algorithms knows where vectors
  * come from, so the hybrid text index can reuse them with embeddings.
  * Index pages are read through hnsw_buffers.c, which remembers per backend
  * which shared buffer held each block and prefetches what a search is about
