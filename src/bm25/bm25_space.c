@@ -201,6 +201,19 @@ bm25_space_take(Bm25MetaData *meta, BlockNumber npages)
 	return start;
 }
 
+/* Write a changed copy of the metapage back (WAL-logged); metabuf is locked. */
+static void
+write_meta(Relation index, Buffer metabuf, const Bm25MetaData *local)
+{
+	RetrievalPageWrite write;
+	Page		page;
+
+	retrieval_write_begin(&write, index, false);
+	page = retrieval_write_page(&write, metabuf, false);
+	memcpy(PageGetContents(page), local, sizeof(Bm25MetaData));
+	retrieval_write_finish(&write);
+}
+
 /*
  * Take a run of npages for a segment, recycling pending runs first, in a
  * WAL record of the metapage (none when nothing changes).
@@ -220,15 +233,7 @@ bm25_space_take_run(Relation index, BlockNumber npages)
 	changed = bm25_space_recycle(&local);
 	start = bm25_space_take(&local, npages);
 	if (changed || BlockNumberIsValid(start))
-	{
-		RetrievalPageWrite write;
-		Page		page;
-
-		retrieval_write_begin(&write, index, false);
-		page = retrieval_write_page(&write, metabuf, false);
-		memcpy(PageGetContents(page), &local, sizeof(Bm25MetaData));
-		retrieval_write_finish(&write);
-	}
+		write_meta(index, metabuf, &local);
 	UnlockReleaseBuffer(metabuf);
 	return start;
 }
@@ -411,15 +416,7 @@ bm25_space_sweep(Relation index)
 		released += b - start;
 	}
 	if (changed || released > 0)
-	{
-		RetrievalPageWrite write;
-		Page		page;
-
-		retrieval_write_begin(&write, index, false);
-		page = retrieval_write_page(&write, metabuf, false);
-		memcpy(PageGetContents(page), &local, sizeof(Bm25MetaData));
-		retrieval_write_finish(&write);
-	}
+		write_meta(index, metabuf, &local);
 	UnlockReleaseBuffer(metabuf);
 	UnlockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
 	pfree(used);
