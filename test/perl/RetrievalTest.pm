@@ -15,7 +15,7 @@ use PostgreSQL::Test::Utils qw(slurp_file);
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(crash_node wait_gone);
+our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql);
 
 sub crash_node
 {
@@ -44,6 +44,32 @@ sub wait_gone
 		usleep(100_000);
 	}
 	return 0;
+}
+
+
+# SQL creating idx_list(q) and seq_list(q) over a table docs (id, body) with
+# a BM25 index: the whole ranking "id:distance ..." through the index, and
+# through a sequential scan sorted by the operator (ties by ctid, the
+# index's rule).  The BM25 TAP tests compare the two.
+sub bm25_ranking_functions_sql
+{
+	return <<'SQL';
+CREATE FUNCTION idx_list(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off;
+  SELECT string_agg(id || ':' || d, ' ') INTO r FROM (SELECT id, body <@> q AS d FROM docs ORDER BY body <@> q) s;
+  RETURN r;
+END $$;
+CREATE FUNCTION seq_list(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;
+  SELECT string_agg(id || ':' || d, ' ') INTO r FROM
+    (SELECT id, body <@> q AS d FROM docs WHERE (body <@> q) < 0 ORDER BY 2, ctid) s;
+  RETURN r;
+END $$;
+SQL
 }
 
 1;

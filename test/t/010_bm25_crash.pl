@@ -54,24 +54,10 @@ INSERT INTO docs (body) SELECT rand_doc() FROM generate_series(1, 1500);
 CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
 CREATE TABLE acked (n int PRIMARY KEY, body text NOT NULL);
 CREATE INDEX acked_idx ON acked USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
--- the whole ranking through the index, and through a sequential scan
-CREATE FUNCTION idx_list(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-  SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off;
-  SELECT string_agg(id || ':' || d, ' ') INTO r FROM (SELECT id, body <@> q AS d FROM docs ORDER BY body <@> q) s;
-  RETURN r;
-END $$;
-CREATE FUNCTION seq_list(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-  SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;
-  SELECT string_agg(id || ':' || d, ' ') INTO r FROM
-    (SELECT id, body <@> q AS d FROM docs WHERE (body <@> q) < 0 ORDER BY 2, ctid) s;
-  RETURN r;
-END $$;
 CHECKPOINT;
 });
+# the whole ranking through the index, and through a sequential scan
+$node->safe_psql('postgres', bm25_ranking_functions_sql());
 
 my $script = $node->basedir . '/churn.sql';
 append_to_file(

@@ -22,6 +22,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use RetrievalTest;
 
 my $node = PostgreSQL::Test::Cluster->new('bm25_conc');
 $node->init;
@@ -42,22 +43,8 @@ CREATE TABLE docs (id bigserial PRIMARY KEY, client int NOT NULL, body text NOT 
 INSERT INTO docs (client, body) SELECT -1, 'u' || i || ' common ' || rand_doc() FROM generate_series(1, 1000) i;
 CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
 CREATE TABLE search_log (n int, own_found int);
-CREATE FUNCTION idx_list(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-  SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off;
-  SELECT string_agg(id || ':' || d, ' ') INTO r FROM (SELECT id, body <@> q AS d FROM docs ORDER BY body <@> q) s;
-  RETURN r;
-END $$;
-CREATE FUNCTION seq_list(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-  SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;
-  SELECT string_agg(id || ':' || d, ' ') INTO r FROM
-    (SELECT id, body <@> q AS d FROM docs WHERE (body <@> q) < 0 ORDER BY 2, ctid) s;
-  RETURN r;
-END $$;
 });
+$node->safe_psql('postgres', bm25_ranking_functions_sql());
 
 my $dir = $node->basedir;
 append_to_file("$dir/insert.sql", q{

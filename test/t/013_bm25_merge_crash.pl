@@ -49,22 +49,8 @@ CREATE FUNCTION rand_doc() RETURNS text LANGUAGE sql VOLATILE AS $$
 CREATE TABLE docs (id bigserial PRIMARY KEY, body text NOT NULL);
 INSERT INTO docs (body) SELECT 'common ' || rand_doc() FROM generate_series(1, 800);
 CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
-CREATE FUNCTION idx_list(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-  SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off;
-  SELECT string_agg(id || ':' || d, ' ') INTO r FROM (SELECT id, body <@> q AS d FROM docs ORDER BY body <@> q) s;
-  RETURN r;
-END $$;
-CREATE FUNCTION seq_list(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE r text;
-BEGIN
-  SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off;
-  SELECT string_agg(id || ':' || d, ' ') INTO r FROM
-    (SELECT id, body <@> q AS d FROM docs WHERE (body <@> q) < 0 ORDER BY 2, ctid) s;
-  RETURN r;
-END $$;
 });
+$node->safe_psql('postgres', bm25_ranking_functions_sql());
 
 # one round of churn: new rows (flushes, merges), the oldest out, VACUUM
 sub churn
