@@ -332,12 +332,15 @@ typedef struct Bm25Reader
 	Buffer		buf;
 	BlockNumber blkno;
 	BufferAccessStrategy strategy;
+	bool		checked;		/* buf's special space checked */
 } Bm25Reader;
 
 extern void bm25_reader_init(Bm25Reader *r, Relation index, const Bm25SegmentRef *seg);
 extern void bm25_read(Bm25Reader *r, uint64 off, void *dst, Size len);
 extern void bm25_reader_end(Bm25Reader *r);
-extern void bm25_corrupted(Relation index, const char *what);
+extern void bm25_corrupted(Relation index, const char *what) pg_attribute_noreturn();
+extern void bm25_check_page(Relation index, Page page);
+extern void bm25_check_block(Relation index, BlockNumber blkno, BlockNumber *nblocks);
 
 /* ------------------------------------------------------------------------
  * Segments: writing (bm25_segment_write.c), reading (bm25_segment.c)

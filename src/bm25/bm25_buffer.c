@@ -184,6 +184,9 @@ decode_terms(const uint8 *data, Size nbytes, uint32 nterms, uint32 length, Bm25B
 
 	bag->nterms = 0;
 	bag->length = length;
+	/* every term takes at least two bytes (tf, len): bounds the allocation */
+	if (nterms > nbytes / 2)
+		return false;
 	bag->terms = palloc_extended(sizeof(Bm25TermCount) * Max(nterms, 1), MCXT_ALLOC_HUGE);
 	for (uint32 i = 0; i < nterms && ok; i++)
 	{
@@ -219,20 +222,31 @@ bm25_buffer_scan(Relation index, BlockNumber head, bool with_terms, Bm25BufferVi
 	bool		in_doc = false;
 	Bm25BufferTuple cur;
 	BlockNumber blkno = head;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);	/* once per scan */
+	BlockNumber visited = 0;
 
 	memset(&cur, 0, sizeof(cur));
 	while (BlockNumberIsValid(blkno))
 	{
-		Buffer		buf = ReadBuffer(index, blkno);
+		Buffer		buf;
 		Page		page = (Page) copy.data;
+		PageHeader	ph = (PageHeader) page;
 		OffsetNumber maxoff;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a damaged link must name a page of the index and not loop */
+		bm25_check_block(index, blkno, &nblocks);
+		if (++visited > nblocks)
+			bm25_corrupted(index, "cycle in a write buffer chain");
+		buf = ReadBuffer(index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		memcpy(copy.data, BufferGetPage(buf), BLCKSZ);
 		UnlockReleaseBuffer(buf);
-		if (RetrievalPageGetOpaque(page)->page_type != RETRIEVAL_PAGE_BM25)
-			bm25_corrupted(index, "bad write buffer page");
+		bm25_check_page(index, page);
+		/* the line pointer array must lie between header and special space */
+		if (ph->pd_lower < SizeOfPageHeaderData || ph->pd_lower > ph->pd_upper ||
+			ph->pd_upper > ph->pd_special)
+			bm25_corrupted(index, "bad write buffer page header");
 		maxoff = PageGetMaxOffsetNumber(page);
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
@@ -241,6 +255,10 @@ bm25_buffer_scan(Relation index, BlockNumber head, bool with_terms, Bm25BufferVi
 
 			if (!ItemIdIsNormal(iid) || ItemIdGetLength(iid) < FRAG_HEADER)
 				continue;
+			/* the item must lie inside the page's tuple space */
+			if (ItemIdGetOffset(iid) < ph->pd_upper ||
+				ItemIdGetOffset(iid) + ItemIdGetLength(iid) > ph->pd_special)
+				bm25_corrupted(index, "bad write buffer item");
 			tup = (Bm25BufferTuple *) PageGetItem(page, iid);
 			if (FRAG_HEADER + tup->nbytes > ItemIdGetLength(iid))
 				bm25_corrupted(index, "bad write buffer tuple");

@@ -45,26 +45,84 @@ bm25_meta_read(Relation index, Bm25MetaData *meta)
 	retrieval_meta_check(index, page, INDEX_KIND_BM25, BM25_FORMAT_VERSION);
 	memcpy(meta, PageGetContents(page), sizeof(Bm25MetaData));
 	UnlockReleaseBuffer(buf);
+	/* the counts index fixed-size arrays of the copy */
+	if (meta->nsegments > BM25_MAX_SEGMENTS || meta->npending > BM25_MAX_PENDING ||
+		meta->nfree > BM25_MAX_FREE)
+		bm25_corrupted(index, "bad metapage list length");
 }
 
+/*
+ * Bytes read from an index page are not what the format allows: a damaged
+ * file, or a hot-standby scan that read a page the primary has meanwhile
+ * reused (no recovery conflict protects it; see docs/architecture.md).
+ */
 void
 bm25_corrupted(Relation index, const char *what)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INDEX_CORRUPTED),
-			 errmsg("BM25 index \"%s\" is corrupted: %s", RelationGetRelationName(index), what),
+			 errmsg("index \"%s\" contains unexpected data: %s",
+					RelationGetRelationName(index), what),
+			 errdetail("The index file is damaged, or a query on a hot standby read a page that the primary has reused."),
 			 errhint("REINDEX the index.")));
+}
+
+/*
+ * A page about to be read as BM25 data (segment or write buffer): its
+ * special space must lie where retrieval_page_init put it (else the opaque
+ * pointer itself points outside the page) and name a BM25 page.
+ */
+void
+bm25_check_page(Relation index, Page page)
+{
+	PageHeader	ph = (PageHeader) page;
+	RetrievalPageOpaque opaque;
+
+	if (ph->pd_special != BLCKSZ - MAXALIGN(sizeof(RetrievalPageOpaqueData)))
+		bm25_corrupted(index, "bad page special space");
+	opaque = RetrievalPageGetOpaque(page);
+	if (opaque->page_type != RETRIEVAL_PAGE_BM25 || opaque->page_id != RETRIEVAL_PAGE_ID)
+		bm25_corrupted(index, "not a BM25 data page");
+}
+
+/*
+ * Is blkno a block of the index?  nblocks caches the relation size; it is
+ * refreshed once before failing, as the relation may have grown since
+ * (a write buffer page linked after the cache was filled).
+ */
+void
+bm25_check_block(Relation index, BlockNumber blkno, BlockNumber *nblocks)
+{
+	if (blkno == RETRIEVAL_META_BLKNO || blkno >= *nblocks)
+	{
+		if (blkno != RETRIEVAL_META_BLKNO)
+			*nblocks = RelationGetNumberOfBlocks(index);
+		if (blkno == RETRIEVAL_META_BLKNO || blkno >= *nblocks)
+			bm25_corrupted(index, "block number out of range");
+	}
 }
 
 void
 bm25_reader_init(Bm25Reader *r, Relation index, const Bm25SegmentRef *seg)
 {
+	BlockNumber nblocks;
+
 	r->index = index;
 	r->start = seg->start;
 	r->npages = seg->npages;
 	r->buf = InvalidBuffer;
 	r->blkno = InvalidBlockNumber;
 	r->strategy = NULL;
+	r->checked = false;
+	/*
+	 * Every page of the run must exist (bm25_read only checks offsets
+	 * against npages): one size lookup per segment opened, not per page.
+	 */
+	nblocks = RelationGetNumberOfBlocks(index);
+	if (seg->npages == 0 || seg->start > MaxBlockNumber - seg->npages)
+		bm25_corrupted(index, "bad segment page range");
+	bm25_check_block(index, seg->start, &nblocks);
+	bm25_check_block(index, seg->start + seg->npages - 1, &nblocks);
 }
 
 /*
@@ -93,8 +151,15 @@ bm25_read(Bm25Reader *r, uint64 off, void *dst, Size len)
 				ReleaseBuffer(r->buf);
 			r->buf = ReadBufferExtended(r->index, MAIN_FORKNUM, blkno, RBM_NORMAL, r->strategy);
 			r->blkno = blkno;
+			r->checked = false;
 		}
 		LockBuffer(r->buf, BUFFER_LOCK_SHARE);
+		/* once per page loaded, not per read (ERROR releases the lock) */
+		if (!r->checked)
+		{
+			bm25_check_page(r->index, BufferGetPage(r->buf));
+			r->checked = true;
+		}
 		memcpy(out, PageGetContents(BufferGetPage(r->buf)) + inpage, n);
 		LockBuffer(r->buf, BUFFER_LOCK_UNLOCK);
 		out += n;

@@ -21,7 +21,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relscan.h"
+#include "catalog/pg_am_d.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -44,6 +46,7 @@ typedef struct Bm25ScanOpaqueData
 	int			nhits;
 	int			next;
 	HTAB	   *returned;		/* TIDs already returned */
+	BlockNumber heap_nblocks;	/* heap size when last looked up */
 } Bm25ScanOpaqueData;
 
 typedef Bm25ScanOpaqueData *Bm25ScanOpaque;
@@ -163,6 +166,32 @@ next_batch(IndexScanDesc scan, Bm25ScanOpaque so)
 	so->k = k;
 }
 
+/*
+ * A TID read from a damaged or reused index page may name a heap block
+ * beyond the end of the table, which the heap fetch would report as a
+ * missing file.  Heap tables only (other table AMs may map TIDs freely);
+ * the size is looked up again only when a TID lies beyond the cached one,
+ * as rows added since are legitimately in the index.
+ */
+static void
+check_heap_tid(IndexScanDesc scan, Bm25ScanOpaque so, ItemPointer tid)
+{
+	Relation	heap = scan->heapRelation;
+	BlockNumber blkno = ItemPointerGetBlockNumberNoCheck(tid);
+
+	if (heap == NULL || heap->rd_rel->relam != HEAP_TABLE_AM_OID)
+		return;
+	if (ItemPointerGetOffsetNumberNoCheck(tid) < FirstOffsetNumber ||
+		ItemPointerGetOffsetNumberNoCheck(tid) > MaxHeapTuplesPerPage)
+		bm25_corrupted(scan->indexRelation, "heap TID with an invalid offset");
+	if (blkno >= so->heap_nblocks)
+	{
+		so->heap_nblocks = RelationGetNumberOfBlocks(heap);
+		if (blkno >= so->heap_nblocks)
+			bm25_corrupted(scan->indexRelation, "heap TID beyond the end of the table");
+	}
+}
+
 bool
 bm25_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -192,6 +221,7 @@ bm25_gettuple(IndexScanDesc scan, ScanDirection dir)
 		hash_search(so->returned, &h->tid, HASH_ENTER, &found);
 		if (found)
 			continue;
+		check_heap_tid(scan, so, &h->tid);
 		scan->xs_heaptid = h->tid;
 		scan->xs_recheck = false;
 		scan->xs_recheckorderby = false;

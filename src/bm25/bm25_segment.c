@@ -19,6 +19,14 @@ bm25_segment_header(Bm25Reader *r, Bm25SegmentHeader *hdr)
 		hdr->nbuckets == 0 || (hdr->nbuckets & (hdr->nbuckets - 1)) != 0 ||
 		hdr->end_off > (uint64) r->npages * BM25_PAGE_DATA)
 		bm25_corrupted(r->index, "bad segment header");
+	/* the sections in layout order, each large enough for its counts */
+	if (hdr->doc_off > hdr->bucket_off || hdr->bucket_off > hdr->term_off ||
+		hdr->term_off > hdr->postings_off || hdr->postings_off > hdr->end_off ||
+		(uint64) hdr->nbuckets * sizeof(Bm25Bucket) > hdr->term_off - hdr->bucket_off ||
+		(uint64) (hdr->ndocs / BM25_DOCS_PER_PAGE) * BM25_PAGE_DATA +
+		(uint64) (hdr->ndocs % BM25_DOCS_PER_PAGE) * sizeof(Bm25DocEntry) >
+		hdr->bucket_off - hdr->doc_off)
+		bm25_corrupted(r->index, "bad segment section offsets");
 }
 
 /* Find a term: probe the buckets (linear probing) and compare bytes. */
@@ -54,6 +62,10 @@ bm25_segment_lookup(Bm25Reader *r, const Bm25SegmentHeader *hdr, const char *ter
 		info->df = th.df;
 		info->nblocks = th.nblocks;
 		info->skips_off = b.term + sizeof(th) + th.len;
+		/* the skip entries are sized from nblocks: they end before the postings */
+		if (info->skips_off > hdr->postings_off ||
+			(uint64) th.nblocks * sizeof(Bm25Skip) > hdr->postings_off - info->skips_off)
+			bm25_corrupted(r->index, "bad term entry");
 		break;
 	}
 	if (tbuf != stackbuf)
@@ -111,6 +123,7 @@ decode_block(Bm25Cursor *c)
 	const uint8 *end;
 	uint32		prev = c->block > 0 ? c->skips[c->block - 1].last_doc : 0;
 	bool		ok = true;
+	bool		ordered = true;
 
 	if (sk->nbytes > sizeof(stackbuf))
 		bm25_corrupted(c->reader->index, "postings block too large");
@@ -118,12 +131,19 @@ decode_block(Bm25Cursor *c)
 	end = stackbuf + sk->nbytes;
 	for (uint32 i = 0; i < sk->ndocs; i++)
 	{
-		prev += bm25_varint_get(&p, end, &ok);
+		uint32		delta = bm25_varint_get(&p, end, &ok);
+
+		/*
+		 * Doc ids strictly increase (only the very first may be 0) and do
+		 * not wrap: the cursor seeks and WAND's pivot rely on that order.
+		 */
+		ordered &= (delta > 0 || (i == 0 && c->block == 0)) && prev + delta >= prev;
+		prev += delta;
 		c->docs[i] = prev;
 		c->tfs[i] = bm25_varint_get(&p, end, &ok);
 		c->lens[i] = bm25_varint_get(&p, end, &ok);
 	}
-	if (!ok || p != end || prev != sk->last_doc)
+	if (!ok || !ordered || p != end || prev != sk->last_doc)
 		bm25_corrupted(c->reader->index, "bad postings block");
 	c->count = (int) sk->ndocs;
 	c->pos = 0;

@@ -255,7 +255,9 @@ topk_segment(Relation index, const Bm25SegmentRef *seg, Bm25Query *q, TopK *t, f
 				contrib[c->qterm] = bm25_term_score(q, c->qterm, c->tfs[c->pos], c->lens[c->pos]);
 				any = true;
 			}
-			Assert(any);
+			/* ordered postings always leave the pivot cursor on pd */
+			if (!any)
+				bm25_corrupted(index, "postings out of order");
 			score = bm25_sum(q, contrib);
 			if (any && may_enter(t, score))
 			{
