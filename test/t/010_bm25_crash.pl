@@ -148,7 +148,7 @@ sub check_all
 check_all('after crash recovery');
 cmp_ok($node->safe_psql('postgres', 'SELECT max(id) FROM docs'), '>', 1500, 'rows committed by pgbench survived');
 
-$node->safe_psql('postgres', 'VACUUM (FREEZE) docs; VACUUM (FREEZE) acked;');
+$node->safe_psql('postgres', 'VACUUM (FREEZE, INDEX_CLEANUP ON) docs; VACUUM (FREEZE, INDEX_CLEANUP ON) acked;');
 is( $node->safe_psql('postgres',
 		"SELECT documents = (SELECT count(*) FROM docs WHERE body ~ '[a-z0-9]') FROM retrieval.index_stats('docs_idx')"),
 	't', 'after VACUUM the index counts exactly the live rows');
@@ -159,7 +159,7 @@ $node->safe_psql(
 INSERT INTO docs (body) SELECT rand_doc() FROM generate_series(1, 500);
 DELETE FROM docs WHERE id % 5 = 0;
 UPDATE docs SET body = rand_doc() WHERE id % 7 = 0;
-VACUUM (FREEZE) docs;
+VACUUM (FREEZE, INDEX_CLEANUP ON) docs;
 });
 is( $node->safe_psql('postgres',
 		"SELECT documents = (SELECT count(*) FROM docs WHERE body ~ '[a-z0-9]') FROM retrieval.index_stats('docs_idx')"),

@@ -60,7 +60,7 @@ sub churn
 		"INSERT INTO docs (body) SELECT 'common ' || rand_doc() FROM generate_series(1, $rows)");
 	$node->safe_psql('postgres',
 		"DELETE FROM docs WHERE id IN (SELECT id FROM docs ORDER BY id LIMIT $rows)");
-	$node->safe_psql('postgres', 'VACUUM docs');
+	$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) docs');
 }
 
 # --- (1) a cursor's scan outlives merges and page releases --------------------
@@ -97,7 +97,7 @@ my $pages_end = $node->safe_psql('postgres', "SELECT pg_relation_size('docs_idx'
 cmp_ok($pages_end, '<=', $pages_mid,
 	"6 more rounds of churn reuse pages: $pages_mid pages before, $pages_end after");
 my $vacuum_offset = -s $node->logfile;
-$node->safe_psql('postgres', 'VACUUM docs');
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) docs');
 ok(!$node->log_contains(qr/unreferenced pages/, $vacuum_offset), 'without a crash VACUUM finds no unreferenced page');
 
 # --- (2) a crash between writing a merged segment and publishing it ------------
@@ -144,11 +144,11 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM docs'), $committed,
 	'the rows of the interrupted INSERT are gone, the committed ones are there');
 check_all('after a crash mid-merge');
 $log_offset = -s $node->logfile;
-$node->safe_psql('postgres', 'VACUUM docs');
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) docs');
 ok($node->log_contains(qr/BM25 index "docs_idx": [1-9]\d* unreferenced pages \(of an interrupted flush or merge\) released/, $log_offset),
 	'VACUUM releases the pages of the merged segment that was never published');
 $log_offset = -s $node->logfile;
-$node->safe_psql('postgres', 'VACUUM docs');
+$node->safe_psql('postgres', 'VACUUM (INDEX_CLEANUP ON) docs');
 ok(!$node->log_contains(qr/unreferenced pages/, $log_offset), 'a second VACUUM finds none');
 is( $node->safe_psql('postgres',
 		"SELECT documents = (SELECT count(*) FROM docs) FROM retrieval.index_stats('docs_idx')"),
