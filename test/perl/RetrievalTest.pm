@@ -5,6 +5,9 @@
 # wait_gone(@pids): wait until those processes have disappeared (a new
 #   postmaster refuses to start while the old PID exists, even as a zombie
 #   not yet reaped); true if they did within 60 s.
+# bm25_ranking_functions_sql(), bm25_check_rankings($node, \@queries, $when):
+#   the BM25 tests' comparison of full index-scan rankings with sequential
+#   scans over a table docs (id, body).
 package RetrievalTest;
 
 use strict;
@@ -15,7 +18,7 @@ use PostgreSQL::Test::Utils qw(slurp_file);
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql);
+our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql bm25_check_rankings);
 
 sub crash_node
 {
@@ -70,6 +73,22 @@ BEGIN
   RETURN r;
 END $$;
 SQL
+}
+
+
+# For each query, one test: the whole ranking through the index equals the
+# sequential scan's (functions from bm25_ranking_functions_sql) and is not
+# empty.
+sub bm25_check_rankings
+{
+	my ($node, $queries, $when) = @_;
+	for my $q (@$queries)
+	{
+		my $idx = $node->safe_psql('postgres', "SELECT idx_list('$q')");
+		my $seq = $node->safe_psql('postgres', "SELECT seq_list('$q')");
+		ok($idx eq $seq && length($idx) > 0, "'$q': full index scan = sequential scan (rows, scores, order) $when")
+		  or diag "index: " . substr($idx, 0, 400) . "\nseq:   " . substr($seq, 0, 400);
+	}
 }
 
 1;

@@ -125,13 +125,7 @@ my @queries = ('t0', 't1 t7', 't3 t3 t20', 't10 t11 t12 t13 t14 t15', 't49 t48')
 sub check_all
 {
 	my ($when) = @_;
-	for my $q (@queries)
-	{
-		my $idx = $node->safe_psql('postgres', "SELECT idx_list('$q')");
-		my $seq = $node->safe_psql('postgres', "SELECT seq_list('$q')");
-		ok($idx eq $seq && length($idx) > 0, "'$q': full index scan = sequential scan (rows, scores, order) $when")
-		  or diag "index: " . substr($idx, 0, 400) . "\nseq:   " . substr($seq, 0, 400);
-	}
+	bm25_check_rankings($node, \@queries, $when);
 	my $plan = $node->safe_psql('postgres',
 		"SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT n FROM acked ORDER BY body <@> 'common' LIMIT 5");
 	like($plan, qr/Index Scan using acked_idx/, "acked is read through its index $when");

@@ -127,13 +127,7 @@ ok($node->log_contains('database system was not properly shut down; automatic re
 sub check_all
 {
 	my ($when) = @_;
-	for my $q (@queries)
-	{
-		my $idx = $node->safe_psql('postgres', "SELECT idx_list('$q')");
-		my $seq = $node->safe_psql('postgres', "SELECT seq_list('$q')");
-		ok($idx eq $seq && length($idx) > 0, "'$q': full index scan = sequential scan (rows, scores, order) $when")
-		  or diag "index: " . substr($idx, 0, 400) . "\nseq:   " . substr($seq, 0, 400);
-	}
+	bm25_check_rankings($node, \@queries, $when);
 	my $found = $node->safe_psql('postgres',
 		"SET enable_seqscan = off; SET enable_sort = off; SELECT count(*), count(DISTINCT id) FROM (SELECT id FROM docs ORDER BY body <@> 'common') s");
 	my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM docs');
