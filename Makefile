@@ -101,6 +101,7 @@ BM25_OBJS = \
 	src/bm25/bm25_settings.o \
 	src/bm25/bm25_stats.o \
 	src/bm25/bm25_topk.o \
+	src/bm25/bm25_stream.o \
 	src/bm25/bm25_scan.o \
 	src/bm25/bm25_build.o \
 	src/bm25/bm25_insert.o \
@@ -109,6 +110,19 @@ BM25_OBJS = \
 	src/bm25/bm25_sql.o
 OBJS += $(BM25_OBJS)
 # ---- end bm25 ----
+
+# ---- fusion: the hybrid text index and its operators (src/fusion/) ----
+FUSION_OBJS = \
+	src/fusion/fusion_score.o \
+	src/fusion/hybrid_embed.o \
+	src/fusion/hybrid_build.o \
+	src/fusion/hybrid_vacuum.o \
+	src/fusion/hybrid_scan.o \
+	src/fusion/hybrid_cost.o \
+	src/fusion/hybrid_sql.o \
+	src/fusion/text_am.o
+OBJS += $(FUSION_OBJS)
+# ---- end fusion ----
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 

@@ -56,11 +56,35 @@ COMMENT ON FUNCTION retrieval.bm25_query(text, regclass) IS 'a BM25 query bound 
 COMMENT ON FUNCTION retrieval.bm25_score(text, text, regclass) IS 'BM25 score of a document for a query with the statistics of the given index';
 COMMENT ON FUNCTION retrieval.index_stats(regclass) IS 'documents, segments, terms and size of a BM25 index';
 
+-- ---- fusion: the hybrid text index's operators (src/fusion/) ----
+-- text <~> text: cosine distance between the embeddings of the row and the
+-- query, made by the model of the left operand's index.  text <=> text: the
+-- fused distance 1 - (w * BM25 / max BM25 of the query + (1 - w) * cosine
+-- similarity); equal to <@> on an index without embeddings.  Both embed
+-- the row per call (hence the cost); the index stores the embeddings.
+CREATE FUNCTION @extschema@.text_semantic_distance(text, text) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'retrieval_text_semantic_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE
+	COST 10000 SUPPORT @extschema@.bm25_distance_support;
+CREATE OPERATOR @extschema@.<~> (
+	LEFTARG = text, RIGHTARG = text, PROCEDURE = @extschema@.text_semantic_distance
+);
+COMMENT ON OPERATOR @extschema@.<~> (text, text) IS 'cosine distance between the embeddings of the texts (the index''s model)';
+CREATE FUNCTION @extschema@.text_fused_distance(text, text) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'retrieval_text_fused_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE
+	COST 10000 SUPPORT @extschema@.bm25_distance_support;
+CREATE OPERATOR @extschema@.<=> (
+	LEFTARG = text, RIGHTARG = text, PROCEDURE = @extschema@.text_fused_distance
+);
+COMMENT ON OPERATOR @extschema@.<=> (text, text) IS 'fused BM25 + embedding distance (ascending = best first)';
+-- ---- end fusion ----
+
 CREATE FUNCTION @extschema@.retrieval_text_bm25_support(internal) RETURNS integer
 	AS 'MODULE_PATHNAME', 'retrieval_text_bm25_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE OPERATOR CLASS @extschema@.text_bm25_ops
 	DEFAULT FOR TYPE text USING retrieval AS
 	OPERATOR 1 @extschema@.<@> (text, text) FOR ORDER BY pg_catalog.float_ops,
+	OPERATOR 2 @extschema@.<~> (text, text) FOR ORDER BY pg_catalog.float_ops,
+	OPERATOR 3 @extschema@.<=> (text, text) FOR ORDER BY pg_catalog.float_ops,
 	FUNCTION 1 @extschema@.retrieval_text_bm25_support(internal);
 -- ---- end bm25 ----
 

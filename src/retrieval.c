@@ -15,6 +15,7 @@
 
 #include "am/retrieval_am.h"
 #include "bm25/bm25.h"
+#include "fusion/hybrid.h"
 #include "hnsw/hnsw.h"
 #include "simd/distance_settings.h"
 
@@ -29,5 +30,6 @@ _PG_init(void)
 	retrieval_options_init();
 	hnsw_settings_init();
 	bm25_settings_init();
+	hybrid_settings_init();
 	MarkGUCPrefixReserved("retrieval");
 }

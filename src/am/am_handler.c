@@ -100,8 +100,8 @@ routine_for_code(RetrievalOpclassCode code)
 		case OPCLASS_VECTOR_COSINE:
 			return &hnsw_routine;
 	}
-	if (code == OPCLASS_TEXT_BM25)	/* bm25 */
-		return &bm25_routine;
+	if (code == OPCLASS_TEXT_BM25)	/* bm25, hybrid */
+		return &text_routine;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 			 errmsg("unknown retrieval operator class code %d", (int) code)));

@@ -44,6 +44,17 @@ validate_analyzer_name(const char *value)
 				 errdetail("Tokenizer and language names are 1 to 127 bytes long.")));
 }
 
+/* hybrid: a model name as embed() takes it ('' = automatic, 'none') */
+static void
+validate_model_name(const char *value)
+{
+	if (value != NULL && strlen(value) >= 64)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model name \"%s\"", value),
+				 errdetail("Model names are at most 63 bytes long.")));
+}
+
 void
 retrieval_options_init(void)
 {
@@ -78,6 +89,13 @@ retrieval_options_init(void)
 	add_int_reloption(retrieval_relopt_kind, "buffer_pages",
 					  "BM25: write-buffer pages that trigger a flush into a segment",
 					  RETRIEVAL_DEFAULT_BUFFER_PAGES, 1, 100000, ShareUpdateExclusiveLock);
+	/* hybrid text index (src/fusion/) */
+	add_string_reloption(retrieval_relopt_kind, "model",
+						 "Text index: embedding model of the dense part ('none' = BM25 only; default: the default model when installed)",
+						 "", validate_model_name, AccessExclusiveLock);
+	add_real_reloption(retrieval_relopt_kind, "fusion_weight",
+					   "Text index: weight of normalised BM25 in the fused distance <=> (1 - weight goes to cosine similarity)",
+					   RETRIEVAL_DEFAULT_FUSION_WEIGHT, 0.0, 1.0, ShareUpdateExclusiveLock);
 }
 
 bytea *
@@ -92,6 +110,8 @@ retrieval_amoptions(Datum reloptions, bool validate)
 		{"k1", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, k1)},	/* bm25 */
 		{"b", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, b)},	/* bm25 */
 		{"buffer_pages", RELOPT_TYPE_INT, offsetof(RetrievalOptions, buffer_pages)},	/* bm25 */
+		{"model", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, model_offset)},	/* hybrid */
+		{"fusion_weight", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, fusion_weight)},	/* hybrid */
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, retrieval_relopt_kind,
@@ -168,3 +188,22 @@ retrieval_option_buffer_pages(Relation index)
 	return opts ? opts->buffer_pages : RETRIEVAL_DEFAULT_BUFFER_PAGES;
 }
 /* ---- end bm25 ---- */
+
+/* ---- hybrid text index ---- */
+const char *
+retrieval_option_model(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	if (opts == NULL || opts->model_offset == 0)
+		return "";
+	return (const char *) opts + opts->model_offset;
+}
+
+double
+retrieval_option_fusion_weight(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->fusion_weight : RETRIEVAL_DEFAULT_FUSION_WEIGHT;
+}

@@ -76,6 +76,9 @@ typedef struct RetrievalOptions
 	double		k1;
 	double		b;
 	int			buffer_pages;
+	/* hybrid text index */
+	int			model_offset;	/* string option */
+	double		fusion_weight;
 } RetrievalOptions;
 
 #define RETRIEVAL_DEFAULT_M					16
@@ -91,6 +94,8 @@ typedef struct RetrievalOptions
 #define RETRIEVAL_DEFAULT_K1				1.2
 #define RETRIEVAL_DEFAULT_B					0.75
 #define RETRIEVAL_DEFAULT_BUFFER_PAGES		32
+/* hybrid text index: chosen on SciFact's train queries (docs/benchmarks.md) */
+#define RETRIEVAL_DEFAULT_FUSION_WEIGHT		0.5
 
 /* am_options.c */
 extern void retrieval_options_init(void);
@@ -103,6 +108,8 @@ extern const char *retrieval_option_tokenizer(Relation index);	/* bm25 */
 extern double retrieval_option_k1(Relation index); /* bm25 */
 extern double retrieval_option_b(Relation index);	/* bm25 */
 extern int	retrieval_option_buffer_pages(Relation index);	/* bm25 */
+extern const char *retrieval_option_model(Relation index);	/* hybrid */
+extern double retrieval_option_fusion_weight(Relation index);	/* hybrid */
 
 /* am_handler.c */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);
@@ -114,5 +121,6 @@ extern bool retrieval_amvalidate(Oid opclassoid);
 /* kind routines */
 extern const IndexKindRoutine hnsw_routine;
 extern const IndexKindRoutine bm25_routine;
+extern const IndexKindRoutine text_routine;	/* BM25, with or without a dense part */
 
 #endif							/* RETRIEVAL_AM_H */

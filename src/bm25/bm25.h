@@ -164,6 +164,17 @@ typedef struct Bm25MetaData
 	uint64		lost_pages;		/* dropped because the lists were full */
 	Bm25PendingRun pending[BM25_MAX_PENDING];
 	Bm25FreeRun free[BM25_MAX_FREE];
+
+	/*
+	 * Hybrid text index (src/fusion/hybrid.h): the block of the dense
+	 * part's HNSW metapage, or 0 for a BM25-only index (and in indexes
+	 * built before the field existed).  When set, the "TID" of every
+	 * document in segments and buffer is the TID of its element in the
+	 * dense part, not a heap TID.
+	 */
+	BlockNumber dense_meta;
+	uint32		hybrid_unused;
+	float8		fusion_weight;	/* default weight of <=> */
 } Bm25MetaData;
 
 /* Segment stream layout: header at offset 0. */
@@ -430,6 +441,18 @@ extern BlockNumber *bm25_space_chain_blocks(Relation index, BlockNumber head, in
 extern uint64 bm25_space_free_pages(const Bm25MetaData *meta);
 extern BlockNumber bm25_space_sweep(Relation index);
 
+/* bm25_build.c: the pieces the hybrid text index builds with */
+typedef bool (*Bm25KeyFunction) (void *arg, ItemPointer heaptid, ItemPointer key);
+
+extern void bm25_build_init_meta(Relation index, ForkNumber fork, Bm25MetaData *meta);
+extern double bm25_build_segments(Relation heap, Relation index, IndexInfo *indexInfo,
+								  Bm25MetaData *meta, Bm25KeyFunction key_of, void *arg);
+extern void bm25_build_finish(Relation index, Bm25MetaData *meta);
+extern void bm25_buildempty_pages(Relation index, Bm25MetaData *meta);
+
+/* bm25_insert.c: one document under the given key (heap or element TID) */
+extern void bm25_insert_document(Relation index, text *doc, ItemPointer key);
+
 /* bm25_settings.c */
 extern void bm25_settings_init(void);
 extern void bm25_merge_pause(Relation index);
@@ -481,6 +504,35 @@ typedef struct Bm25Hit
 
 extern int	bm25_topk(Relation index, const Bm25MetaData *meta, Bm25Query *q, int k,
 					  Bm25Hit *out);
+
+/*
+ * Documents in score order, as many as wanted (bm25_stream.c): exact top-k
+ * batches of growing k, each document once.  For index scans.
+ */
+typedef struct Bm25Stream
+{
+	Relation	index;
+	const Bm25MetaData *meta;
+	Bm25Query  *query;
+	int			k;				/* size of the current batch's top-k */
+	Bm25Hit    *hits;
+	int			nhits;
+	int			next;
+	bool		exhausted;
+	struct HTAB *returned;		/* TIDs already returned */
+} Bm25Stream;
+
+extern void bm25_stream_init(Bm25Stream *s, Relation index, const Bm25MetaData *meta,
+							 Bm25Query *query);
+extern bool bm25_stream_next(Bm25Stream *s, Bm25Hit *hit);
+
+/* bm25_scan.c: an ORDER BY argument's query, with its statistics */
+extern void bm25_scan_query(Relation index, const Bm25MetaData *meta, Datum arg, Bm25Query *q,
+							Oid *bound_to);
+
+/* the query's statistics from a query text (bm25_stats.c) */
+extern void bm25_query_for_text(Relation index, const Bm25MetaData *meta, const char *qtext,
+								int qlen, Bm25Query *q);
 
 /* bm25_sql.c: the query text wrapper naming an index */
 extern const char *bm25_query_unwrap(const char *text, int len, Oid *indexoid, int *qlen);

@@ -36,7 +36,9 @@
 typedef struct Bm25BuildState
 {
 	Relation	index;
-	Bm25MetaData meta;			/* in memory until the end */
+	Bm25MetaData *meta;			/* in memory until the end */
+	Bm25KeyFunction key_of;		/* hybrid: heap TID -> element TID */
+	void	   *key_arg;
 	Bm25Builder *builder;
 	Size		memory_limit;
 	double		indtuples;
@@ -51,13 +53,13 @@ flush_segment(Bm25BuildState *bs)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, BM25_PHASE_WRITE);
 	if (bm25_builder_write(bs->builder, bs->index, true, &ref))
 	{
-		if (bs->meta.nsegments >= BM25_MAX_SEGMENTS)
+		if (bs->meta->nsegments >= BM25_MAX_SEGMENTS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("BM25 index \"%s\" would need more than %d segments",
 							RelationGetRelationName(bs->index), BM25_MAX_SEGMENTS),
 					 errhint("Increase maintenance_work_mem.")));
-		bs->meta.segments[bs->meta.nsegments++] = ref;
+		bs->meta->segments[bs->meta->nsegments++] = ref;
 	}
 	bm25_builder_destroy(bs->builder);
 	bs->builder = bm25_builder_create(CurrentMemoryContext);
@@ -72,19 +74,23 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	MemoryContext old;
 	text	   *t;
 	Bm25Bag    *bag;
+	ItemPointerData key = *tid;
 
 	(void) index;
 	(void) tupleIsAlive;
 	if (isnull[0])
 		return;
+	/* a hybrid index keys documents by their element in the dense part */
+	if (bs->key_of && !bs->key_of(bs->key_arg, tid, &key))
+		return;
 	old = MemoryContextSwitchTo(bs->tuple_context);
 	t = DatumGetTextPP(values[0]);
-	bag = bm25_analyze(&bs->meta, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	bag = bm25_analyze(bs->meta, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	if (bag->length > 0)
 	{
-		bm25_builder_add(bs->builder, tid, bag);
-		bs->meta.ndocs++;
-		bs->meta.total_length += bag->length;
+		bm25_builder_add(bs->builder, &key, bag);
+		bs->meta->ndocs++;
+		bs->meta->total_length += bag->length;
 		bs->indtuples++;
 	}
 	MemoryContextSwitchTo(old);
@@ -122,8 +128,8 @@ write_meta(Relation index, ForkNumber fork, const Bm25MetaData *src)
 	UnlockReleaseBuffer(buf);
 }
 
-static void
-init_meta(Relation index, ForkNumber fork, Bm25MetaData *meta)
+void
+bm25_build_init_meta(Relation index, ForkNumber fork, Bm25MetaData *meta)
 {
 	const char *tokenizer;
 	const char *language;
@@ -140,20 +146,24 @@ init_meta(Relation index, ForkNumber fork, Bm25MetaData *meta)
 	UnlockReleaseBuffer(buf);
 }
 
-IndexBuildResult *
-bm25_build(Relation heap, Relation index, IndexInfo *indexInfo)
+/*
+ * Analyze every row of the build scan into segments; the metapage copy
+ * gets the segments and statistics.  key_of (hybrid) maps a heap TID to
+ * the document's key and may skip the row.  Returns the heap tuples seen.
+ */
+double
+bm25_build_segments(Relation heap, Relation index, IndexInfo *indexInfo, Bm25MetaData *meta,
+					Bm25KeyFunction key_of, void *arg)
 {
-	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
 	Bm25BuildState bs;
 	double		reltuples;
 
-	if (RelationGetNumberOfBlocks(index) != 0)
-		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
-
 	memset(&bs, 0, sizeof(bs));
 	bs.index = index;
+	bs.meta = meta;
+	bs.key_of = key_of;
+	bs.key_arg = arg;
 	bs.memory_limit = (Size) maintenance_work_mem * 1024;
-	init_meta(index, MAIN_FORKNUM, &bs.meta);
 	bs.builder = bm25_builder_create(CurrentMemoryContext);
 	bs.tuple_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval bm25 build tuple",
 											 ALLOCSET_DEFAULT_SIZES);
@@ -163,14 +173,32 @@ bm25_build(Relation heap, Relation index, IndexInfo *indexInfo)
 									   build_callback, (void *) &bs, NULL);
 	flush_segment(&bs);
 	bm25_builder_destroy(bs.builder);
-
-	bm25_buffer_init_chain(index, &bs.meta, true);
-	write_meta(index, MAIN_FORKNUM, &bs.meta);
-	retrieval_log_build(index, MAIN_FORKNUM);
 	MemoryContextDelete(bs.tuple_context);
+	return reltuples;
+}
 
-	result->heap_tuples = reltuples;
-	result->index_tuples = bs.indtuples;
+/* An empty write buffer chain, then the metapage (not WAL-logged yet). */
+void
+bm25_build_finish(Relation index, Bm25MetaData *meta)
+{
+	bm25_buffer_init_chain(index, meta, true);
+	write_meta(index, MAIN_FORKNUM, meta);
+}
+
+IndexBuildResult *
+bm25_build(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
+	Bm25MetaData meta;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+
+	bm25_build_init_meta(index, MAIN_FORKNUM, &meta);
+	result->heap_tuples = bm25_build_segments(heap, index, indexInfo, &meta, NULL, NULL);
+	result->index_tuples = (double) meta.ndocs;
+	bm25_build_finish(index, &meta);
+	retrieval_log_build(index, MAIN_FORKNUM);
 	return result;
 }
 
@@ -179,19 +207,27 @@ void
 bm25_buildempty(Relation index)
 {
 	Bm25MetaData meta;
+
+	bm25_build_init_meta(index, INIT_FORKNUM, &meta);
+	bm25_buildempty_pages(index, &meta);
+	retrieval_log_build(index, INIT_FORKNUM);
+}
+
+/* The init fork's buffer chain page and metapage, after its metapage. */
+void
+bm25_buildempty_pages(Relation index, Bm25MetaData *meta)
+{
 	Buffer		buf;
 	Page		page;
 
-	init_meta(index, INIT_FORKNUM, &meta);
 	/* the buffer chain's first page, in the init fork */
 	buf = ReadBufferExtended(index, INIT_FORKNUM, P_NEW, RBM_NORMAL, NULL);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
 	retrieval_page_init(page, RETRIEVAL_PAGE_BM25);
-	meta.buffer_head = meta.buffer_tail = BufferGetBlockNumber(buf);
-	meta.buffer_pages = 1;
+	meta->buffer_head = meta->buffer_tail = BufferGetBlockNumber(buf);
+	meta->buffer_pages = 1;
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
-	write_meta(index, INIT_FORKNUM, &meta);
-	retrieval_log_build(index, INIT_FORKNUM);
+	write_meta(index, INIT_FORKNUM, meta);
 }

@@ -13,6 +13,33 @@
 
 #include "bm25.h"
 
+/*
+ * Analyze one document and append it to the write buffer under key (its
+ * heap TID, or in a hybrid index its element's TID); flush the buffer into
+ * a segment when it is full.
+ */
+void
+bm25_insert_document(Relation index, text *doc, ItemPointer key)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	Bm25MetaData meta;
+	Bm25Bag    *bag;
+	uint32		pages = 0;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "retrieval bm25 insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	bm25_meta_read(index, &meta);
+	bag = bm25_analyze(&meta, VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc));
+	if (bag->length > 0)
+		pages = bm25_buffer_append(index, key, bag, false);
+	if (pages >= (uint32) retrieval_option_buffer_pages(index))
+		bm25_flush(index, false);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
 bool
 bm25_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 			Relation heap, IndexUniqueCheck checkUnique,
@@ -21,13 +48,6 @@ bm25_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 #endif
 			IndexInfo *indexInfo)
 {
-	MemoryContext cxt;
-	MemoryContext old;
-	Bm25MetaData meta;
-	text	   *t;
-	Bm25Bag    *bag;
-	uint32		pages = 0;
-
 	(void) heap;
 	(void) checkUnique;
 #if PG_VERSION_NUM >= 140000
@@ -36,18 +56,6 @@ bm25_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	(void) indexInfo;
 	if (isnull[0])
 		return false;
-
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "retrieval bm25 insert",
-								ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	bm25_meta_read(index, &meta);
-	t = DatumGetTextPP(values[0]);
-	bag = bm25_analyze(&meta, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	if (bag->length > 0)
-		pages = bm25_buffer_append(index, heap_tid, bag, false);
-	if (pages >= (uint32) retrieval_option_buffer_pages(index))
-		bm25_flush(index, false);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
+	bm25_insert_document(index, DatumGetTextPP(values[0]), heap_tid);
 	return false;
 }

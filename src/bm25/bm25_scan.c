@@ -5,12 +5,9 @@
  *
  * rescan analyzes the query and computes its statistics once (N, avgdl
  * and n of each term, from one copy of the metapage), so every row of the
- * scan is scored against the same numbers.  The first gettuple computes
- * the exact top-k (bm25_topk.c) with k = BM25_FIRST_K; when the executor
- * asks for more rows (a WHERE clause rejected some, or there is no
- * LIMIT), the top-k is computed again with 4 x k and the rows not returned
- * yet are streamed in order; a hash set of returned TIDs guarantees each
- * row is returned once even if the index changed in between.  Only rows
+ * scan is scored against the same numbers.  gettuple returns the rows of
+ * a Bm25Stream (bm25_stream.c): exact top-k batches of growing k, so
+ * WHERE clauses that reject rows never cut the LIMIT short.  Only rows
  * containing at least one query term are returned (their score is > 0).
  *
  * XXX: the TIDs of a computed batch are not protected against VACUUM
@@ -32,20 +29,13 @@
 
 #include "bm25.h"
 
-#define BM25_FIRST_K	10
-
 typedef struct Bm25ScanOpaqueData
 {
 	MemoryContext context;		/* everything below lives here */
 	Bm25MetaData meta;
 	Bm25Query	query;
 	bool		has_query;
-	bool		exhausted;
-	int			k;				/* size of the current batch's top-k */
-	Bm25Hit    *hits;
-	int			nhits;
-	int			next;
-	HTAB	   *returned;		/* TIDs already returned */
+	Bm25Stream	stream;
 	BlockNumber heap_nblocks;	/* heap size when last looked up */
 } Bm25ScanOpaqueData;
 
@@ -71,7 +61,6 @@ bm25_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 {
 	Bm25ScanOpaque so = (Bm25ScanOpaque) scan->opaque;
 	MemoryContext old;
-	HASHCTL		ctl;
 
 	(void) nkeys;
 	(void) norderbys;
@@ -89,81 +78,67 @@ bm25_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	MemoryContextReset(so->context);
 	old = MemoryContextSwitchTo(so->context);
 	so->has_query = false;
-	so->exhausted = false;
-	so->k = 0;
-	so->hits = NULL;
-	so->nhits = so->next = 0;
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(ItemPointerData);
-	ctl.entrysize = sizeof(ItemPointerData);
-	ctl.hcxt = so->context;
-	so->returned = hash_create("retrieval bm25 returned TIDs", 256, &ctl,
-							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	bm25_meta_read(scan->indexRelation, &so->meta);
 	if (!(scan->orderByData[0].sk_flags & SK_ISNULL))
 	{
-		text	   *t = DatumGetTextPP(scan->orderByData[0].sk_argument);
-		Oid			named;
-		int			qlen;
-		const char *qtext = bm25_query_unwrap(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &named, &qlen);
-		Bm25Bag    *bag = bm25_analyze(&so->meta, qtext, qlen);
-
-		memset(&so->query, 0, sizeof(so->query));
-		so->query.bag = *bag;
-		if (OidIsValid(named) && named != RelationGetRelid(scan->indexRelation))
-		{
-			/*
-			 * The query was bound to another index (the planner chose this
-			 * one, e.g. while REINDEX CONCURRENTLY swaps them): score with
-			 * that index's statistics, so the values equal the per-row
-			 * operator's.  Only an equivalent index can stand in.
-			 */
-			Relation	other = bm25_open_index(named);
-			Bm25MetaData ometa;
-
-			bm25_meta_read(other, &ometa);
-			if (other->rd_index->indrelid != scan->indexRelation->rd_index->indrelid ||
-				strcmp(ometa.tokenizer, so->meta.tokenizer) != 0 ||
-				strcmp(ometa.language, so->meta.language) != 0 ||
-				ometa.k1 != so->meta.k1 || ometa.b != so->meta.b)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the query is bound to index \"%s\", which is not equivalent to the scanned index \"%s\"",
-								RelationGetRelationName(other), RelationGetRelationName(scan->indexRelation)),
-						 errhint("Bind the query to the index of the ORDER BY expression.")));
-			bm25_query_stats(other, &ometa, &so->query);
-			index_close(other, NoLock);
-		}
-		else
-			bm25_query_stats(scan->indexRelation, &so->meta, &so->query);
-		so->has_query = bag->nterms > 0;
+		bm25_scan_query(scan->indexRelation, &so->meta, scan->orderByData[0].sk_argument,
+						&so->query, NULL);
+		so->has_query = so->query.bag.nterms > 0;
+		bm25_stream_init(&so->stream, scan->indexRelation, &so->meta, &so->query);
 	}
 	MemoryContextSwitchTo(old);
 }
 
-/* Compute the next, larger batch. */
-static void
-next_batch(IndexScanDesc scan, Bm25ScanOpaque so)
+/*
+ * The query of an ORDER BY argument (a text, possibly bound to an index by
+ * retrieval.bm25_query) with its statistics from this index, or from the
+ * index it is bound to.  *bound_to (if not NULL) gets that index's OID, or
+ * InvalidOid.
+ */
+void
+bm25_scan_query(Relation index, const Bm25MetaData *meta, Datum arg, Bm25Query *q,
+				Oid *bound_to)
 {
-	int64		k;
+	text	   *t = DatumGetTextPP(arg);
+	Oid			named;
+	int			qlen;
+	const char *qtext = bm25_query_unwrap(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &named, &qlen);
+	Bm25Bag    *bag = bm25_analyze(meta, qtext, qlen);
 
-	/*
-	 * 10, 40, 160, ... documents, but no more than the index holds (+1, so
-	 * that a full batch proves nothing is left when the index did not grow).
-	 */
-	k = so->k == 0 ? BM25_FIRST_K : (int64) so->k * 4;
-	k = Min(k, Max(so->meta.ndocs, (int64) so->k) + 1);
-	k = Min(k, (int64) (INT_MAX / 2));
-	if (so->hits)
-		pfree(so->hits);
-	so->hits = palloc_extended(sizeof(Bm25Hit) * k, MCXT_ALLOC_HUGE);
-	so->nhits = bm25_topk(scan->indexRelation, &so->meta, &so->query, (int) k, so->hits);
-	so->next = 0;
-	/* fewer than k documents match: this batch holds all of them */
-	if (so->nhits < k)
-		so->exhausted = true;
-	so->k = k;
+	memset(q, 0, sizeof(Bm25Query));
+	q->bag = *bag;
+	if (bound_to)
+		*bound_to = InvalidOid;
+	if (OidIsValid(named) && named != RelationGetRelid(index))
+	{
+		/*
+		 * The query was bound to another index (the planner chose this
+		 * one, e.g. while REINDEX CONCURRENTLY swaps them): score with that
+		 * index's statistics, so the values equal the per-row operator's.
+		 * Only an equivalent index can stand in.
+		 */
+		Relation	other = bm25_open_index(named);
+		Bm25MetaData ometa;
+
+		bm25_meta_read(other, &ometa);
+		if (other->rd_index->indrelid != index->rd_index->indrelid ||
+			strcmp(ometa.tokenizer, meta->tokenizer) != 0 ||
+			strcmp(ometa.language, meta->language) != 0 ||
+			ometa.k1 != meta->k1 || ometa.b != meta->b ||
+			(ometa.dense_meta != 0) != (meta->dense_meta != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the query is bound to index \"%s\", which is not equivalent to the scanned index \"%s\"",
+							RelationGetRelationName(other), RelationGetRelationName(index)),
+					 errhint("Bind the query to the index of the ORDER BY expression.")));
+		bm25_query_stats(other, &ometa, q);
+		index_close(other, NoLock);
+		if (bound_to)
+			*bound_to = named;
+	}
+	else
+		bm25_query_stats(index, meta, q);
 }
 
 /*
@@ -197,6 +172,7 @@ bm25_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
 	Bm25ScanOpaque so = (Bm25ScanOpaque) scan->opaque;
 	MemoryContext old = MemoryContextSwitchTo(so->context);
+	Bm25Hit		hit;
 
 	(void) dir;
 	if (!so->has_query)
@@ -204,28 +180,13 @@ bm25_gettuple(IndexScanDesc scan, ScanDirection dir)
 		MemoryContextSwitchTo(old);
 		return false;
 	}
-	for (;;)
+	if (bm25_stream_next(&so->stream, &hit))
 	{
-		Bm25Hit    *h;
-		bool		found;
-
-		if (so->next >= so->nhits)
-		{
-			if (so->exhausted)
-				break;
-			next_batch(scan, so);
-			if (so->nhits == 0)
-				break;
-		}
-		h = &so->hits[so->next++];
-		hash_search(so->returned, &h->tid, HASH_ENTER, &found);
-		if (found)
-			continue;
-		check_heap_tid(scan, so, &h->tid);
-		scan->xs_heaptid = h->tid;
+		check_heap_tid(scan, so, &hit.tid);
+		scan->xs_heaptid = hit.tid;
 		scan->xs_recheck = false;
 		scan->xs_recheckorderby = false;
-		scan->xs_orderbyvals[0] = Float8GetDatum(h->score > 0 ? -h->score : 0.0);
+		scan->xs_orderbyvals[0] = Float8GetDatum(hit.score > 0 ? -hit.score : 0.0);
 		scan->xs_orderbynulls[0] = false;
 		MemoryContextSwitchTo(old);
 		return true;

@@ -342,6 +342,37 @@ mark_chain(Relation index, uint8 *used, BlockNumber nblocks, BlockNumber blkno)
 }
 
 /*
+ * The pages without the BM25 page type (hybrid indexes), as a bitmap of
+ * the first *nblocks blocks.  Read without the metapage lock: a page of
+ * the dense part never becomes a BM25 page, and pages that are new now
+ * count as foreign, so the picture can only be conservative.
+ */
+static uint8 *
+foreign_pages(Relation index, BlockNumber *nblocks)
+{
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+	uint8	   *used;
+
+	*nblocks = RelationGetNumberOfBlocks(index);
+	used = palloc_extended(*nblocks / 8 + 1, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (BlockNumber b = 1; b < *nblocks; b++)
+	{
+		Buffer		buf;
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, b, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!retrieval_page_has_type(page, RETRIEVAL_PAGE_BM25))
+			used[b / 8] |= 1 << (b % 8);
+		UnlockReleaseBuffer(buf);
+	}
+	FreeAccessStrategy(strategy);
+	return used;
+}
+
+/*
  * VACUUM: find the pages nothing refers to (not the metapage, a segment,
  * a write-buffer chain, a pending or free run) and release them.  Those
  * are pages of a segment whose flush or merge was cut short by a crash or
@@ -364,6 +395,13 @@ bm25_space_sweep(Relation index)
 	bool		ok = true;
 	bool		changed;
 	BlockNumber released = 0;
+	uint8	   *foreign = NULL;
+	BlockNumber nforeign = 0;
+	Bm25MetaData peek;
+
+	bm25_meta_read(index, &peek);
+	if (peek.dense_meta != 0)
+		foreign = foreign_pages(index, &nforeign);
 
 	LockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
 	metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
@@ -395,6 +433,21 @@ bm25_space_sweep(Relation index)
 						RelationGetRelationName(index)),
 				 errhint("REINDEX the index.")));
 		return 0;
+	}
+
+	/*
+	 * A hybrid index shares the relation with its dense part (HNSW pages and
+	 * its metapage), which this metapage does not list: only pages that
+	 * carry the BM25 page type can be ours.  XXX: this reads every page
+	 * not listed here, i.e. the whole dense part, once per VACUUM (before
+	 * taking the locks); and a BM25 page run allocated but never written (zero pages after a crash)
+	 * is not recognised as ours in a hybrid index.
+	 */
+	if (local.dense_meta != 0)
+	{
+		for (BlockNumber b = 1; b < nblocks; b++)
+			if (b >= nforeign || (foreign[b / 8] & (1 << (b % 8))))
+				used[b / 8] |= 1 << (b % 8);
 	}
 
 	changed = bm25_space_recycle(&local);

@@ -385,6 +385,9 @@ bm25_query_function(void)
 						  argtypes, true);
 }
 
+/* The text operators whose functions this support function serves. */
+static const char *const text_operators[] = {"<@>", "<~>", "<=>"};
+
 Datum
 retrieval_bm25_distance_support(PG_FUNCTION_ARGS)
 {
@@ -440,9 +443,19 @@ retrieval_bm25_distance_support(PG_FUNCTION_ARGS)
 	if (!OidIsValid(indexoid))
 		PG_RETURN_POINTER(NULL);
 
+	/* the operator of this function: <@>, <~> or <=> (src/fusion/) */
 	nspname = get_namespace_name(get_func_namespace(fcall->funcid));
-	opno = OpernameGetOprid(list_make2(makeString(nspname), makeString("<@>")), TEXTOID, TEXTOID);
-	if (!OidIsValid(opno) || get_opcode(opno) != fcall->funcid)
+	opno = InvalidOid;
+	for (int i = 0; i < (int) lengthof(text_operators) && !OidIsValid(opno); i++)
+	{
+		Oid			candidate = OpernameGetOprid(list_make2(makeString(nspname),
+															makeString((char *) text_operators[i])),
+												 TEXTOID, TEXTOID);
+
+		if (OidIsValid(candidate) && get_opcode(candidate) == fcall->funcid)
+			opno = candidate;
+	}
+	if (!OidIsValid(opno))
 		PG_RETURN_POINTER(NULL);
 
 	wrapped = makeFuncExpr(queryfn, TEXTOID,

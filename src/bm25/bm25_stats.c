@@ -76,3 +76,15 @@ bm25_query_stats(Relation index, const Bm25MetaData *meta, Bm25Query *q)
 	}
 	bm25_query_prepare(q, meta);
 }
+
+/* Analyze a query text with the index's analyzer and fill its statistics. */
+void
+bm25_query_for_text(Relation index, const Bm25MetaData *meta, const char *qtext, int qlen,
+					Bm25Query *q)
+{
+	Bm25Bag    *bag = bm25_analyze(meta, qtext, qlen);
+
+	memset(q, 0, sizeof(Bm25Query));
+	q->bag = *bag;
+	bm25_query_stats(index, meta, q);
+}

@@ -127,6 +127,13 @@ stamp_walker(Node *node, StampWalk *walk)
 }
 
 void
+embed_stamp_for_model(const char *name, EmbedModelStamp *stamp)
+{
+	memset(stamp, 0, sizeof(EmbedModelStamp));
+	record_model(stamp, name);
+}
+
+void
 embed_stamp_for_index(Relation index, EmbedModelStamp *stamp)
 {
 	List	   *exprs = RelationGetIndexExpressions(index);

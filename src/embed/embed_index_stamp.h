@@ -45,6 +45,9 @@ StaticAssertDecl(sizeof(EmbedModelStamp) == 136, "EmbedModelStamp is an on-disk 
 /* Fill *stamp for the index being built (zeroes when no embed() call). */
 extern void embed_stamp_for_index(Relation index, EmbedModelStamp *stamp);
 
+/* Fill *stamp for a model named directly (the hybrid text index's option). */
+extern void embed_stamp_for_model(const char *name, EmbedModelStamp *stamp);
+
 /* ERROR when the recorded model is no longer the one registered. */
 extern void embed_stamp_check(Relation index, const EmbedModelStamp *stamp);
 

@@ -24,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "embed_text.h"
 #include "model_registry.h"
 #include "../vector/vector.h"
 
@@ -72,6 +73,47 @@ embed_one(const EmbedModel *m, text *t)
 
 	m->forward(m, 1, idv, &n, out);
 	return PointerGetDatum(make_vector(out, m->dims));
+}
+
+/*
+ * Forward passes over runs of sequences of at most pass_rows tokens.
+ * Sequences are packed without padding (embed_ops.c), so no length sorting
+ * is needed to avoid wasted work, and each result equals the single-text
+ * one bit for bit.
+ */
+static void
+embed_forward_batched(const EmbedModel *m, int nseq, int32 **ids, const int *lens, float *out)
+{
+	for (int first = 0; first < nseq;)
+	{
+		int			last = first;
+		int			rows = 0;
+
+		while (last < nseq && (last == first || rows + lens[last] <= m->pass_rows))
+			rows += lens[last++];
+		m->forward(m, last - first, (const int32 *const *) ids + first,
+				   lens + first, out + (Size) first * m->dims);
+		first = last;
+	}
+}
+
+/* embed_text.h: texts of the database encoding -> out[n][dims] */
+void
+embed_texts(const EmbedModel *m, int n, text *const *texts, float *out)
+{
+	int32	  **ids = palloc(Max(n, 1) * sizeof(int32 *));
+	int		   *lens = palloc(Max(n, 1) * sizeof(int));
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ids[i] = text_tokens(m, texts[i], false, &lens[i]);
+	}
+	embed_forward_batched(m, n, ids, lens, out);
+	for (int i = 0; i < n; i++)
+		pfree(ids[i]);
+	pfree(ids);
+	pfree(lens);
 }
 
 PG_FUNCTION_INFO_V1(retrieval_embed);
@@ -130,23 +172,7 @@ retrieval_embed_array(PG_FUNCTION_ARGS)
 			order[nseq++] = i;
 		}
 
-		/*
-		 * Forward passes over runs of sequences of at most pass_rows tokens.
-		 * Sequences are packed without padding (embed_ops.c), so no length
-		 * sorting is needed to avoid wasted work, and each result equals the
-		 * single-text one bit for bit.
-		 */
-		for (int first = 0; first < nseq;)
-		{
-			int			last = first;
-			int			rows = 0;
-
-			while (last < nseq && (last == first || rows + lens[last] <= m->pass_rows))
-				rows += lens[last++];
-			m->forward(m, last - first, (const int32 *const *) ids + first,
-					   lens + first, out + (Size) first * m->dims);
-			first = last;
-		}
+		embed_forward_batched(m, nseq, ids, lens, out);
 		for (int j = 0; j < nseq; j++)
 			result[order[j]] = PointerGetDatum(make_vector(out + (Size) j * m->dims, m->dims));
 	}

@@ -184,6 +184,20 @@ hnsw_layer_offset(int level, int m)
 	return level == 0 ? 0 : 2 * m + (level - 1) * m;
 }
 
+/*
+ * Block of the HNSW metapage: block 0 of a vector index; block 1 of a
+ * hybrid text index, whose block 0 is the BM25 metapage and whose dense
+ * part is an HNSW graph in the same relation (src/fusion/hybrid.h).
+ */
+#define HNSW_HYBRID_META_BLKNO	1
+
+static inline BlockNumber
+hnsw_meta_blkno(Relation index)
+{
+	return retrieval_opclass_code(index) == OPCLASS_TEXT_BM25 ?
+		HNSW_HYBRID_META_BLKNO : RETRIEVAL_META_BLKNO;
+}
+
 /* ------------------------------------------------------------------------
  * Graph algorithms over an abstract graph (hnsw_graph.c)
  * ------------------------------------------------------------------------
@@ -359,7 +373,24 @@ extern bool hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer
 #endif
 						IndexInfo *indexInfo);
 extern bool hnsw_insert_vector(Relation index, const float *vec, int dims, ItemPointer heap_tid,
-							   bool building);
+							   bool building, ItemPointer elemtid);
+
+/* hnsw_vacuum.c: every element tuple, page by page under a share lock */
+typedef void (*HnswElementVisitor) (void *arg, HnswNode node, HnswElementTuple etup);
+extern void hnsw_for_each_element(Relation index, BufferAccessStrategy strategy,
+								  HnswElementVisitor visit, void *arg);
+
+/*
+ * VACUUM with a report of the dead set: on_dead(arg, element) is called for
+ * every element that is dead after this VACUUM (newly dead or deleted by an
+ * earlier one), before they are marked deleted.
+ */
+typedef void (*HnswDeadVisitor) (void *arg, ItemPointer elemtid);
+extern IndexBulkDeleteResult *hnsw_bulkdelete_report(IndexVacuumInfo *info,
+													 IndexBulkDeleteResult *stats,
+													 IndexBulkDeleteCallback callback,
+													 void *callback_state,
+													 HnswDeadVisitor on_dead, void *arg);
 extern IndexBulkDeleteResult *hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 											  IndexBulkDeleteCallback callback,
 											  void *callback_state);

@@ -622,7 +622,7 @@ static void
 write_codec(Relation index, ForkNumber fork, const QuantCodec *codec, int64 rows)
 {
 	BlockNumber first = hnsw_codec_write(index, fork, codec);
-	Buffer		metabuf = ReadBufferExtended(index, fork, RETRIEVAL_META_BLKNO, RBM_NORMAL, NULL);
+	Buffer		metabuf = ReadBufferExtended(index, fork, hnsw_meta_blkno(index), RBM_NORMAL, NULL);
 	HnswMetaData *meta;
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -781,7 +781,7 @@ hnsw_build_write_graph(HnswBuildState *bs)
 	}
 
 	/* metapage: entry point and insert page */
-	metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	metabuf = ReadBuffer(index, hnsw_meta_blkno(index));
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta = (HnswMetaData *) PageGetContents(BufferGetPage(metabuf));
 	if (bs->entry >= 0)
@@ -890,6 +890,35 @@ row_indexed(HnswBuildState *bs)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 }
 
+/*
+ * Add one row's vector (raw, as the column holds it) to the graph: in
+ * memory, or on disk once memory ran out.  Called in tuple_context.
+ */
+void
+hnsw_build_add_vector(HnswBuildState *bs, ItemPointer tid, const float *vec, int dims)
+{
+	bool		indexed = false;
+
+	if (dims != bs->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", bs->dims, dims)));
+
+	if (bs->spilled)
+		indexed = hnsw_insert_vector(bs->index, vec, dims, tid, true, NULL);
+	else if (hnsw_prepare_vector(bs->metric, vec, bs->scratch, bs->dims))
+	{
+		int			level = hnsw_random_level(&bs->prng, bs->m);
+
+		if (bs->shared ? parallel_add(bs, tid, level) : serial_add(bs, tid, level))
+			indexed = true;
+		else
+			indexed = hnsw_insert_vector(bs->index, vec, dims, tid, true, NULL);
+	}
+	if (indexed)
+		row_indexed(bs);
+}
+
 /* The build scan's callback, in the leader and in parallel workers. */
 void
 hnsw_build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
@@ -897,36 +926,33 @@ hnsw_build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull
 {
 	HnswBuildState *bs = (HnswBuildState *) state;
 	MemoryContext old;
-	Vector	   *v;
-	bool		indexed = false;
 
+	(void) index;
 	(void) tupleIsAlive;		/* the build scan already skips dead rows */
 	if (isnull[0])
 		return;
 
-	old = MemoryContextSwitchTo(bs->tuple_context);
-	v = DatumGetVector(values[0]);
-	if (v->dim != bs->dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("expected %d dimensions, not %d", bs->dims, v->dim)));
-
-	if (bs->spilled)
-		indexed = hnsw_insert_vector(index, v->x, v->dim, tid, true);
-	else if (hnsw_prepare_vector(bs->metric, v->x, bs->scratch, bs->dims))
+	if (bs->source)
+		bs->source->add(bs->source, bs, tid, values[0]);
+	else
 	{
-		int			level = hnsw_random_level(&bs->prng, bs->m);
+		Vector	   *v;
 
-		if (bs->shared ? parallel_add(bs, tid, level) : serial_add(bs, tid, level))
-			indexed = true;
-		else
-			indexed = hnsw_insert_vector(index, v->x, v->dim, tid, true);
+		old = MemoryContextSwitchTo(bs->tuple_context);
+		v = DatumGetVector(values[0]);
+		hnsw_build_add_vector(bs, tid, v->x, v->dim);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(bs->tuple_context);
 	}
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(bs->tuple_context);
-	if (indexed)
-		row_indexed(bs);
 	CHECK_FOR_INTERRUPTS();
+}
+
+/* After the build scan: rows a source still holds. */
+void
+hnsw_build_finish_rows(HnswBuildState *bs)
+{
+	if (bs->source)
+		bs->source->finish(bs->source, bs);
 }
 
 /* Dimensions from the column's type modifier: required, as in pgvector. */
@@ -945,16 +971,20 @@ index_dimensions(Relation index)
 
 static void
 init_meta_page(Relation index, ForkNumber fork, int dims, int m, int ef_construction,
-			   HnswMetric metric, QuantKind quant, bool has_vector)
+			   HnswMetric metric, QuantKind quant, bool has_vector,
+			   const EmbedModelStamp *stamp)
 {
 	Buffer		buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
 
-	Assert(BufferGetBlockNumber(buf) == RETRIEVAL_META_BLKNO);
+	Assert(BufferGetBlockNumber(buf) == hnsw_meta_blkno(index));
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	hnsw_meta_init_page(BufferGetPage(buf), dims, m, ef_construction, metric, quant,
 						quant != QUANT_NONE && has_vector ? HNSW_META_VECTORS_IN_INDEX : 0);
 	/* the model behind an embed() expression, checked by scans and inserts */
-	embed_stamp_for_index(index, &((HnswMetaData *) PageGetContents(BufferGetPage(buf)))->model);
+	if (stamp)
+		((HnswMetaData *) PageGetContents(BufferGetPage(buf)))->model = *stamp;
+	else
+		embed_stamp_for_index(index, &((HnswMetaData *) PageGetContents(BufferGetPage(buf)))->model);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 }
@@ -982,7 +1012,9 @@ index_quantization(Relation index)
 static bool
 index_keeps_vectors(Relation index)
 {
-	return index->rd_index->indkey.values[0] == 0;
+	/* a hybrid index's embeddings are in no heap row either */
+	return index->rd_index->indkey.values[0] == 0 ||
+		retrieval_opclass_code(index) == OPCLASS_TEXT_BM25;
 }
 
 static void
@@ -1042,7 +1074,13 @@ hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index)
 	bs->heap = heap;
 	bs->index = index;
 	bs->metric = hnsw_metric_for_index(index);
-	bs->dims = index_dimensions(index);
+	if (retrieval_opclass_code(index) == OPCLASS_TEXT_BM25)
+	{
+		bs->source = hybrid_embed_source(index);
+		bs->dims = bs->source->dims;
+	}
+	else
+		bs->dims = index_dimensions(index);
 	bs->m = bs->graph.m;
 	bs->ef_construction = retrieval_option_ef_construction(index);
 	hnsw_layout_init(&bs->layout, bs->dims, index_quantization(index), index_keeps_vectors(index));
@@ -1068,27 +1106,22 @@ hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index)
 }
 
 /*
- * ambuild.  With parallel workers (hnsw_build_parallel.c) the graph is
- * built in shared memory; without (none planned or none launched) the
- * serial build below runs, reproducibly.  Either way this process writes
- * the pages (unless a participant already did when memory ran out) and
- * WAL-logs them all at the end.
+ * Build the graph of the index (its HNSW metapage first), without WAL:
+ * the caller logs the pages.  stamp: the embedding model to record, or
+ * NULL to find it in the index expression.
  */
-IndexBuildResult *
-hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
+void
+hnsw_build_graph(Relation heap, Relation index, IndexInfo *indexInfo,
+				 const EmbedModelStamp *stamp, double *reltuples, double *indtuples)
 {
-	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
 	HnswBuildState bs;
 	int			nworkers;
-
-	if (RelationGetNumberOfBlocks(index) != 0)
-		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
 
 	hnsw_build_state_init(&bs, heap, index);
 	check_options(index, bs.dims, bs.m, bs.ef_construction, bs.layout.quant,
 				  index_keeps_vectors(index));
 	init_meta_page(index, MAIN_FORKNUM, bs.dims, bs.m, bs.ef_construction, bs.metric,
-				   bs.layout.quant, index_keeps_vectors(index));
+				   bs.layout.quant, index_keeps_vectors(index), stamp);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_BUILD_GRAPH);
 	nworkers = hnsw_parallel_workers(heap, index);
@@ -1096,17 +1129,33 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		bs.reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 											  hnsw_build_callback, (void *) &bs, NULL);
+		hnsw_build_finish_rows(&bs);
 		if (!bs.spilled)
 			hnsw_build_write_graph(&bs);
 	}
 
-	retrieval_log_build(index, MAIN_FORKNUM);
-
 	MemoryContextDelete(bs.graph_context);
 	MemoryContextDelete(bs.tuple_context);
+	*reltuples = bs.reltuples;
+	*indtuples = bs.indtuples;
+}
 
-	result->heap_tuples = bs.reltuples;
-	result->index_tuples = bs.indtuples;
+/*
+ * ambuild.  With parallel workers (hnsw_build_parallel.c) the graph is
+ * built in shared memory; without (none planned or none launched) the
+ * serial build runs, reproducibly.  Either way this process writes the
+ * pages (unless a participant already did when memory ran out) and
+ * WAL-logs them all at the end.
+ */
+IndexBuildResult *
+hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	IndexBuildResult *result = palloc(sizeof(IndexBuildResult));
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+	hnsw_build_graph(heap, index, indexInfo, NULL, &result->heap_tuples, &result->index_tuples);
+	retrieval_log_build(index, MAIN_FORKNUM);
 	return result;
 }
 
@@ -1114,7 +1163,17 @@ hnsw_build(Relation heap, Relation index, IndexInfo *indexInfo)
 void
 hnsw_buildempty(Relation index)
 {
-	int			dims = index_dimensions(index);
+	hnsw_buildempty_graph(index, index_dimensions(index), NULL);
+	retrieval_log_build(index, INIT_FORKNUM);
+}
+
+/*
+ * The pages of an empty graph in the init fork (its metapage, and the
+ * codec's pages), not WAL-logged yet.
+ */
+void
+hnsw_buildempty_graph(Relation index, int dims, const EmbedModelStamp *stamp)
+{
 	int			m = retrieval_option_m(index);
 	int			ef_construction = retrieval_option_ef_construction(index);
 	QuantKind	quant = index_quantization(index);
@@ -1122,9 +1181,8 @@ hnsw_buildempty(Relation index)
 
 	check_options(index, dims, m, ef_construction, quant, index_keeps_vectors(index));
 	init_meta_page(index, INIT_FORKNUM, dims, m, ef_construction, metric, quant,
-				   index_keeps_vectors(index));
+				   index_keeps_vectors(index), stamp);
 	if (quant != QUANT_NONE)
 		write_codec(index, INIT_FORKNUM,
 					quant_codec_create(quant, (QuantMetric) metric, dims, NULL), 0);
-	retrieval_log_build(index, INIT_FORKNUM);
 }

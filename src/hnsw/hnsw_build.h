@@ -103,7 +103,23 @@ typedef struct HnswBuildShared
 	/* ParallelTableScanDescData follows at BUFFERALIGN(sizeof(HnswBuildShared)) */
 } HnswBuildShared;
 
-typedef struct HnswBuildState
+typedef struct HnswBuildState HnswBuildState;
+
+/*
+ * Where the vectors of the rows come from.  NULL: the indexed value is a
+ * vector.  The hybrid text index embeds text (src/fusion/hybrid_embed.c),
+ * in batches: add() may hold rows back and finish() hands over the rest,
+ * each through hnsw_build_add_vector().
+ */
+typedef struct HnswRowSource HnswRowSource;
+struct HnswRowSource
+{
+	int			dims;
+	void		(*add) (HnswRowSource *src, HnswBuildState *bs, ItemPointer tid, Datum value);
+	void		(*finish) (HnswRowSource *src, HnswBuildState *bs);
+};
+
+struct HnswBuildState
 {
 	HnswGraph	graph;			/* must be first: callbacks cast back */
 	Relation	heap;
@@ -151,13 +167,23 @@ typedef struct HnswBuildState
 	HnswNode   *links;			/* the new element's neighbours, 2m per layer */
 	MemoryContext graph_context;
 	MemoryContext tuple_context;
-} HnswBuildState;
+	HnswRowSource *source;		/* NULL: the column is a vector */
+};
 
 /* hnsw_build.c */
 extern void hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index);
 extern void hnsw_build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 								bool tupleIsAlive, void *state);
 extern void hnsw_build_write_graph(HnswBuildState *bs);
+extern void hnsw_build_add_vector(HnswBuildState *bs, ItemPointer tid, const float *vec, int dims);
+extern void hnsw_build_finish_rows(HnswBuildState *bs);
+extern void hnsw_buildempty_graph(Relation index, int dims, const EmbedModelStamp *stamp);
+extern void hnsw_build_graph(Relation heap, Relation index, IndexInfo *indexInfo,
+							 const EmbedModelStamp *stamp, double *reltuples,
+							 double *indtuples);
+
+/* src/fusion/hybrid_embed.c: the rows of a hybrid text index, embedded */
+extern HnswRowSource *hybrid_embed_source(Relation index);
 
 /* hnsw_build_parallel.c */
 extern int	hnsw_parallel_workers(Relation heap, Relation index);

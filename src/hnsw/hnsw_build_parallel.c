@@ -225,6 +225,7 @@ participate(HnswBuildState *bs, IndexInfo *indexInfo, bool progress)
 
 	reltuples = table_index_build_scan(bs->heap, bs->index, indexInfo, true, progress,
 									   hnsw_build_callback, (void *) bs, scan);
+	hnsw_build_finish_rows(bs);
 	SpinLockAcquire(&shared->mutex);
 	shared->reltuples += reltuples;
 	shared->indtuples += bs->indtuples;

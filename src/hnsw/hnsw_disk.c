@@ -64,7 +64,7 @@ hnsw_meta_init_page(Page page, int dims, int m, int ef_construction, HnswMetric 
 void
 hnsw_meta_read(Relation index, HnswMetaData *meta)
 {
-	Buffer		buf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	Buffer		buf = ReadBuffer(index, hnsw_meta_blkno(index));
 	Page		page;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -205,7 +205,7 @@ hnsw_codec_read(Relation index, const HnswMetaData *meta)
 		HnswCodecTupleData *tup;
 		ItemId		iid;
 
-		if (blkno == RETRIEVAL_META_BLKNO || !BlockNumberIsValid(blkno) ||
+		if (blkno <= hnsw_meta_blkno(index) || !BlockNumberIsValid(blkno) ||
 			blkno >= RelationGetNumberOfBlocks(index))
 			ereport(ERROR,
 					(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -395,7 +395,7 @@ load_node(HnswDiskGraph *dg, DiskNode *entry, bool want_vector)
 
 	hnsw_node_to_tid(entry->key, &tid);
 	if (!BlockNumberIsValid(ItemPointerGetBlockNumberNoCheck(&tid)) ||
-		ItemPointerGetBlockNumberNoCheck(&tid) == RETRIEVAL_META_BLKNO)
+		ItemPointerGetBlockNumberNoCheck(&tid) <= hnsw_meta_blkno(dg->index))
 		corrupted(dg->index, entry->key, "element reference");
 	buf = hnsw_read_buffer(dg->index, dg->hints, ItemPointerGetBlockNumber(&tid));
 	LockBuffer(buf, BUFFER_LOCK_SHARE);

@@ -29,6 +29,9 @@ hnsw_metric_for_index(Relation index)
 		case OPCLASS_VECTOR_COSINE:
 			return HNSW_METRIC_COSINE;
 	}
+	/* the dense part of a hybrid text index: embeddings, by cosine */
+	if (retrieval_opclass_code(index) == OPCLASS_TEXT_BM25)
+		return HNSW_METRIC_COSINE;
 	elog(ERROR, "index \"%s\" is not an HNSW index", RelationGetRelationName(index));
 	pg_unreachable();
 }

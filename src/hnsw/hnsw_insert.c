@@ -135,7 +135,7 @@ place_element(Relation index, const HnswMetaData *meta, const QuantCodec *codec,
 	/* remember the new page in the metapage (a hint: no lock is held now) */
 	if (new_page)
 	{
-		Buffer		metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+		Buffer		metabuf = ReadBuffer(index, hnsw_meta_blkno(index));
 		HnswMetaData *metadata;
 
 		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -161,7 +161,7 @@ place_element(Relation index, const HnswMetaData *meta, const QuantCodec *codec,
 static bool
 update_entry_point(Relation index, HnswNode node, int level, bool knew_entry, bool building)
 {
-	Buffer		metabuf = ReadBuffer(index, RETRIEVAL_META_BLKNO);
+	Buffer		metabuf = ReadBuffer(index, hnsw_meta_blkno(index));
 	RetrievalPageWrite write;
 	HnswMetaData *meta;
 	bool		consistent = true;
@@ -212,7 +212,7 @@ link_element(Relation index, HnswDiskGraph *dg, const HnswMetaData *meta, HnswNo
 
 bool
 hnsw_insert_vector(Relation index, const float *raw, int dims, ItemPointer heap_tid,
-				   bool building)
+				   bool building, ItemPointer elemtid)
 {
 	MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw insert",
 												  ALLOCSET_DEFAULT_SIZES);
@@ -252,6 +252,8 @@ hnsw_insert_vector(Relation index, const float *raw, int dims, ItemPointer heap_
 
 	node = place_element(index, &meta, hnsw_disk_graph_codec(dg), vec, level, heap_tid,
 						 neighbors, counts, &neighbortid, building);
+	if (elemtid)
+		hnsw_node_to_tid(node, elemtid);
 	link_element(index, dg, &meta, node, level, neighbors, counts, building);
 
 	if ((!knew_entry || level > meta.entry_level) &&
@@ -330,7 +332,7 @@ hnsw_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	if (isnull[0])
 		return false;
 	v = DatumGetVector(values[0]);
-	inserted = hnsw_insert_vector(index, v->x, v->dim, heap_tid, false);
+	inserted = hnsw_insert_vector(index, v->x, v->dim, heap_tid, false, NULL);
 	if ((Pointer) v != DatumGetPointer(values[0]))
 		pfree(v);
 	return inserted;

@@ -68,15 +68,13 @@ typedef struct VacuumState
  * by page under a share lock; then page_done(arg), if given, after the
  * page is unlocked (for work that reads other pages).
  */
-typedef void (*ElementVisitor) (void *arg, HnswNode node, HnswElementTuple etup);
-
 static void
-for_each_element(Relation index, BufferAccessStrategy strategy, ElementVisitor visit,
+for_each_element(Relation index, BufferAccessStrategy strategy, HnswElementVisitor visit,
 				 void (*page_done) (void *arg), void *arg)
 {
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 
-	for (BlockNumber blkno = RETRIEVAL_META_BLKNO + 1; blkno < nblocks; blkno++)
+	for (BlockNumber blkno = hnsw_meta_blkno(index) + 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf;
 		Page		page;
@@ -86,7 +84,9 @@ for_each_element(Relation index, BufferAccessStrategy strategy, ElementVisitor v
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		maxoff = PageGetMaxOffsetNumber(page);
+		/* other kinds' pages share a hybrid index's relation */
+		maxoff = retrieval_page_has_type(page, RETRIEVAL_PAGE_HNSW) ?
+			PageGetMaxOffsetNumber(page) : InvalidOffsetNumber;
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off = OffsetNumberNext(off))
 		{
 			ItemId		iid = PageGetItemId(page, off);
@@ -105,6 +105,14 @@ for_each_element(Relation index, BufferAccessStrategy strategy, ElementVisitor v
 		if (page_done)
 			page_done(arg);
 	}
+}
+
+/* Every element tuple of the index (the hybrid text index's build). */
+void
+hnsw_for_each_element(Relation index, BufferAccessStrategy strategy, HnswElementVisitor visit,
+					  void *arg)
+{
+	for_each_element(index, strategy, visit, NULL, arg);
 }
 
 /* Is this element live after this VACUUM (not deleted, not dead now)? */
@@ -428,7 +436,7 @@ connect_orphans(VacuumState *vs)
 static void
 repair_entry_point(VacuumState *vs)
 {
-	Buffer		metabuf = ReadBuffer(vs->index, RETRIEVAL_META_BLKNO);
+	Buffer		metabuf = ReadBuffer(vs->index, hnsw_meta_blkno(vs->index));
 	HnswMetaData *meta;
 	RetrievalPageWrite write;
 
@@ -485,6 +493,14 @@ IndexBulkDeleteResult *
 hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				IndexBulkDeleteCallback callback, void *callback_state)
 {
+	return hnsw_bulkdelete_report(info, stats, callback, callback_state, NULL, NULL);
+}
+
+IndexBulkDeleteResult *
+hnsw_bulkdelete_report(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+					   IndexBulkDeleteCallback callback, void *callback_state,
+					   HnswDeadVisitor on_dead, void *arg)
+{
 	MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw vacuum",
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(context);
@@ -502,6 +518,20 @@ hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	vs.newly_dead = palloc(sizeof(HnswNode) * vs.newly_dead_cap);
 
 	collect_dead(&vs, callback, callback_state);
+	if (on_dead)
+	{
+		nodeset_iterator it;
+		NodeSetEntry *e;
+
+		nodeset_start_iterate(vs.dead, &it);
+		while ((e = nodeset_iterate(vs.dead, &it)) != NULL)
+		{
+			ItemPointerData tid;
+
+			hnsw_node_to_tid(e->key, &tid);
+			on_dead(arg, &tid);
+		}
+	}
 	if (vs.nnewly_dead > 0)
 	{
 		repair_links(&vs);

@@ -134,3 +134,18 @@ retrieval_write_finish(RetrievalPageWrite *write)
 	write->state = NULL;
 	write->nbuffers = 0;
 }
+
+/*
+ * Is page an initialised page of ours of this type?  Index kinds that share
+ * a relation (the hybrid text index) tell their pages apart with it.
+ */
+bool
+retrieval_page_has_type(Page page, uint16 page_type)
+{
+	RetrievalPageOpaque opaque;
+
+	if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(RetrievalPageOpaqueData)))
+		return false;
+	opaque = RetrievalPageGetOpaque(page);
+	return opaque->page_id == RETRIEVAL_PAGE_ID && opaque->page_type == page_type;
+}
