@@ -15,14 +15,14 @@ INSERT INTO art VALUES
   (5, 'Light', 'light light light is a wave and a particle');
 
 -- a varchar column gets the default text operator class
-CREATE INDEX art_title_idx ON art USING retrieval (title) WITH (language = 'simple');
+CREATE INDEX art_title_idx ON art USING retrieval (title) WITH (model = 'none', language = 'simple');
 SET enable_seqscan = off;
 SELECT id, round((title <@> 'light')::numeric, 9) AS d FROM art ORDER BY title <@> 'light' LIMIT 3;
 RESET enable_seqscan;
 SELECT id, round((title <@> 'light')::numeric, 9) AS d FROM art ORDER BY title <@> 'light', id;
 
 -- an expression index: the same expression in the query finds it
-CREATE INDEX art_all_idx ON art USING retrieval ((title || ' ' || body)) WITH (language = 'simple');
+CREATE INDEX art_all_idx ON art USING retrieval ((title || ' ' || body)) WITH (model = 'none', language = 'simple');
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM art ORDER BY (title || ' ' || body) <@> 'light energy' LIMIT 3;
 SELECT id, round(((title || ' ' || body) <@> 'light energy')::numeric, 9) AS d
@@ -32,8 +32,8 @@ SELECT id, round(((title || ' ' || body) <@> 'light energy')::numeric, 9) AS d
 FROM art ORDER BY 2, id LIMIT 3;
 
 -- two indexes on one column: the bare form cannot choose, the explicit ones can
-CREATE INDEX art_body_simple ON art USING retrieval (body) WITH (language = 'simple', k1 = 2.0, b = 0.5);
-CREATE INDEX art_body_b0 ON art USING retrieval (body) WITH (language = 'simple', b = 0);
+CREATE INDEX art_body_simple ON art USING retrieval (body) WITH (model = 'none', language = 'simple', k1 = 2.0, b = 0.5);
+CREATE INDEX art_body_b0 ON art USING retrieval (body) WITH (model = 'none', language = 'simple', b = 0);
 SELECT id FROM art ORDER BY body <@> 'light' LIMIT 1;
 SELECT id, round((body <@> retrieval.bm25_query('light', 'art_body_simple'))::numeric, 9) AS k1_2_b_05,
        round((body <@> retrieval.bm25_query('light', 'art_body_b0'))::numeric, 9) AS b_0,
@@ -67,7 +67,7 @@ SELECT retrieval.index_stats('art');
 
 -- unlogged tables work (the empty index comes from the init fork)
 CREATE UNLOGGED TABLE ul (t text);
-CREATE INDEX ul_idx ON ul USING retrieval (t) WITH (language = 'simple');
+CREATE INDEX ul_idx ON ul USING retrieval (t) WITH (model = 'none', language = 'simple');
 INSERT INTO ul VALUES ('alpha beta'), ('beta gamma');
 SELECT t, round((t <@> 'gamma')::numeric, 9) FROM ul ORDER BY t <@> 'gamma', t;
 

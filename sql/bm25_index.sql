@@ -33,7 +33,7 @@ RETURNS TABLE (id int, score float8) LANGUAGE sql STABLE AS $$
   FROM tf JOIN qt USING (term) JOIN df USING (term) JOIN dl ON dl.id = tf.id, st
   GROUP BY tf.id $$;
 
-CREATE INDEX docs_body_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 8);
+CREATE INDEX docs_body_idx ON docs USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 8);
 SELECT documents, avg_length = (SELECT count(*)::float8 FROM docs, ref_terms(body)) / 1500 AS avg_ok,
        segments, buffered_documents FROM retrieval.index_stats('docs_body_idx');
 
@@ -177,9 +177,9 @@ SELECT 'a' <@> retrieval.bm25_query('a', 'docs_pkey');
 -- invalid options
 CREATE INDEX ON docs USING retrieval (body) WITH (k1 = -1);
 CREATE INDEX ON docs USING retrieval (body) WITH (b = 1.5);
-CREATE INDEX ON docs USING retrieval (body) WITH (language = 'klingon');
+CREATE INDEX ON docs USING retrieval (body) WITH (model = 'none', language = 'klingon');
 CREATE INDEX ON docs USING retrieval (body) WITH (tokenizer = 'nosuch');
-CREATE INDEX ON docs USING retrieval (body) WITH (language = '');
+CREATE INDEX ON docs USING retrieval (body) WITH (model = 'none', language = '');
 CREATE INDEX ON docs USING retrieval (tenant);
 DROP TABLE docs, queries;
 DROP FUNCTION ref_terms, ref_bm25, ref_all, gen_doc, top_index, top_seq;

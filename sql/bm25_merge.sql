@@ -8,7 +8,7 @@ RESET client_min_messages;
 SET extra_float_digits = 0;
 
 CREATE TABLE mdocs (id int PRIMARY KEY, body text);
-CREATE INDEX mdocs_idx ON mdocs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX mdocs_idx ON mdocs USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 CREATE FUNCTION mgen(i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT string_agg('t' || floor(40 * power((hashint4(i * 7919 + j) & 2147483647) / 2147483648.0, 2))::int, ' ' ORDER BY j)
   FROM generate_series(1, 2 + (hashint4(i + 17) & 15)) j $$;
@@ -63,7 +63,7 @@ CREATE TABLE wide (id int PRIMARY KEY, body text);
 INSERT INTO wide SELECT i, (SELECT string_agg('v' || (hashint4(i * 131 + j) & 2147483647) % 5000, ' ')
                             FROM generate_series(1, 40) j) FROM generate_series(1, 8000) i;
 SET maintenance_work_mem = '1MB';
-CREATE INDEX wide_idx ON wide USING retrieval (body) WITH (language = 'simple');
+CREATE INDEX wide_idx ON wide USING retrieval (body) WITH (model = 'none', language = 'simple');
 RESET maintenance_work_mem;
 SELECT documents, segments > 1 AS several_segments FROM retrieval.index_stats('wide_idx');
 CREATE FUNCTION wide_top(q text, use_index bool) RETURNS text LANGUAGE plpgsql AS $$
@@ -92,7 +92,7 @@ CREATE FUNCTION cgen(i bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   SELECT string_agg('t' || floor(300 * power((hashint8(i * 7919 + j) & 2147483647) / 2147483648.0, 2))::int, ' ' ORDER BY j)
   FROM generate_series(1, 5 + (hashint8(i + 17) & 31)) j $$;
 INSERT INTO churn (body) SELECT cgen(i) FROM generate_series(1, 2000) i;
-CREATE INDEX churn_idx ON churn USING retrieval (body) WITH (language = 'simple', buffer_pages = 4);
+CREATE INDEX churn_idx ON churn USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 4);
 CREATE TABLE churn_sizes (round int, pages bigint);
 \set ECHO none
 SELECT 'INSERT INTO churn (body) SELECT cgen(i) FROM generate_series((SELECT max(id) + 1 FROM churn), (SELECT max(id) + 500 FROM churn)) i',

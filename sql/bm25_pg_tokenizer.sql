@@ -30,7 +30,7 @@ INSERT INTO tsd SELECT 100 + i,
    FROM generate_series(1, 1 + (hashint4(i) & 15)) j)
 FROM generate_series(1, 300) i;
 
-CREATE INDEX tsd_en ON tsd USING retrieval (body) WITH (tokenizer = 'pg:english', buffer_pages = 4);
+CREATE INDEX tsd_en ON tsd USING retrieval (body) WITH (model = 'none', tokenizer = 'pg:english', buffer_pages = 4);
 SELECT documents, segments FROM retrieval.index_stats('tsd_en');
 
 -- the analyzer is the configuration: same lexemes and counts as to_tsvector
@@ -106,7 +106,7 @@ SELECT * FROM check_index('english');
 
 -- 'pg:simple': no stemming, no stopwords; the same checks on a second index
 DROP INDEX tsd_en;
-CREATE INDEX tsd_simple ON tsd USING retrieval (body) WITH (tokenizer = 'pg:simple', buffer_pages = 4);
+CREATE INDEX tsd_simple ON tsd USING retrieval (body) WITH (model = 'none', tokenizer = 'pg:simple', buffer_pages = 4);
 SELECT documents FROM retrieval.index_stats('tsd_simple');
 SELECT * FROM check_index('simple');
 SET enable_seqscan = off;

@@ -70,9 +70,10 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
            WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'retrieval')
              AND p.provolatile <> 'i' AND p.proname NOT IN ('distance_kernels', 'retrieval_am_handler',
                  'register_model', 'unregister_model', 'model_fingerprint', 'default_model_info',
-                 -- bm25: read the index's statistics
-                 'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats')),
-          0, 'every function but distance_kernels(), the AM handler, the model registry''s and the BM25 ones is IMMUTABLE');
+                 -- bm25 and the hybrid text operators: read the index's statistics and model
+                 'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats',
+                 'text_semantic_distance', 'text_fused_distance')),
+          0, 'every function but distance_kernels(), the AM handler, the model registry''s and the text index ones is IMMUTABLE');
 SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile::text, ',' ORDER BY p.proname) FROM pg_proc p
            WHERE p.pronamespace = 'retrieval'::regnamespace
              AND p.proname IN ('register_model', 'unregister_model', 'model_fingerprint', 'default_model_info')),

@@ -51,9 +51,9 @@ CREATE FUNCTION rand_doc() RETURNS text LANGUAGE sql VOLATILE AS $$
   SELECT string_agg('t' || floor(50 * random() ^ 2)::int, ' ') FROM generate_series(1, 1 + (random() * 30)::int) $$;
 CREATE TABLE docs (id bigserial PRIMARY KEY, body text);
 INSERT INTO docs (body) SELECT rand_doc() FROM generate_series(1, 1500);
-CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 CREATE TABLE acked (n int PRIMARY KEY, body text NOT NULL);
-CREATE INDEX acked_idx ON acked USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX acked_idx ON acked USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 CHECKPOINT;
 });
 # the whole ranking through the index, and through a sequential scan
@@ -166,7 +166,7 @@ $node->safe_psql('postgres',
 my ($build_out, $build_err) = ('', '');
 my $build = IPC::Run::start(
 	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
-		"CREATE INDEX big_idx ON big USING retrieval (body) WITH (language = 'simple')" ],
+		"CREATE INDEX big_idx ON big USING retrieval (body) WITH (model = 'none', language = 'simple')" ],
 	'<', \undef, '>', \$build_out, '2>', \$build_err, IPC::Run::timeout(300));
 ok( $node->poll_query_until(
 		'postgres',
@@ -180,7 +180,7 @@ ok(wait_gone(@killed), 'killed server processes are gone (2)');
 $node->start;
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname = 'big_idx'"),
 	'0', 'the interrupted index does not exist');
-$node->safe_psql('postgres', "CREATE INDEX big_idx ON big USING retrieval (body) WITH (language = 'simple')");
+$node->safe_psql('postgres', "CREATE INDEX big_idx ON big USING retrieval (body) WITH (model = 'none', language = 'simple')");
 is($node->safe_psql('postgres', "SELECT documents FROM retrieval.index_stats('big_idx')"),
 	'20000', 'a new build after the crash indexes every row');
 

@@ -44,9 +44,9 @@ CREATE FUNCTION hdoc(i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$
   FROM generate_series(1, 1 + (hashint4(i) & 31)) j $$;
 CREATE TABLE docs (id int PRIMARY KEY, cat int, body text);
 INSERT INTO docs SELECT i, i % 5, hdoc(i) FROM generate_series(1, 3000) i;
-CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple');
+CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (model = 'none', language = 'simple');
 CREATE TABLE grow (id int PRIMARY KEY, body text);
-CREATE INDEX grow_idx ON grow USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX grow_idx ON grow USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 DO $$ BEGIN FOR i IN 1..1500 LOOP INSERT INTO grow VALUES (i, hdoc(i + 10000)); END LOOP; END $$;
 INSERT INTO docs SELECT i, i % 5, hdoc(i) FROM generate_series(3001, 3400) i;
 INSERT INTO docs VALUES (5001, 1, repeat('big ', 300000) || 't1');
@@ -94,7 +94,7 @@ isnt($ret, 0, 'INSERT fails on the standby');
 $primary->safe_psql(
 	'postgres', q{
 CREATE UNLOGGED TABLE ul (id int, body text);
-CREATE INDEX ul_idx ON ul USING retrieval (body) WITH (language = 'simple');
+CREATE INDEX ul_idx ON ul USING retrieval (body) WITH (model = 'none', language = 'simple');
 INSERT INTO ul SELECT i, hdoc(i) FROM generate_series(1, 300) i;
 CHECKPOINT;
 });

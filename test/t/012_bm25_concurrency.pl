@@ -41,7 +41,7 @@ CREATE FUNCTION rand_doc() RETURNS text LANGUAGE sql VOLATILE AS $$
   SELECT string_agg('t' || floor(40 * random() ^ 2)::int, ' ') FROM generate_series(1, 1 + (random() * 20)::int) $$;
 CREATE TABLE docs (id bigserial PRIMARY KEY, client int NOT NULL, body text NOT NULL);
 INSERT INTO docs (client, body) SELECT -1, 'u' || i || ' common ' || rand_doc() FROM generate_series(1, 1000) i;
-CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 CREATE TABLE search_log (n int, own_found int);
 });
 $node->safe_psql('postgres', bm25_ranking_functions_sql());

@@ -48,7 +48,7 @@ CREATE FUNCTION rand_doc() RETURNS text LANGUAGE sql VOLATILE AS $$
   SELECT string_agg('t' || floor(60 * random() ^ 2)::int, ' ') FROM generate_series(1, 1 + (random() * 25)::int) $$;
 CREATE TABLE docs (id bigserial PRIMARY KEY, body text NOT NULL);
 INSERT INTO docs (body) SELECT 'common ' || rand_doc() FROM generate_series(1, 800);
-CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 });
 $node->safe_psql('postgres', bm25_ranking_functions_sql());
 

@@ -44,7 +44,7 @@ SELECT setseed(0.14);
 CREATE TABLE docs (id bigserial PRIMARY KEY, body text NOT NULL);
 INSERT INTO docs (body) SELECT (SELECT string_agg('t' || floor(60 * random() ^ 2)::int, ' ')
   FROM generate_series(1, 2 + (random() * 25)::int + 0 * i)) FROM generate_series(1, 3000) i;
-CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (language = 'simple', buffer_pages = 2);
+CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (model = 'none', language = 'simple', buffer_pages = 2);
 });
 # later inserts flush the tiny write buffer into segments too small to be
 # merged with the built one (a merge needs at most 4x the documents)
