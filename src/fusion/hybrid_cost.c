@@ -41,11 +41,16 @@ static int
 orderby_strategy(IndexPath *path)
 {
 	Expr	   *clause = (Expr *) linitial(path->indexorderbys);
+	int			strategy;
+	Oid			lefttype;
+	Oid			righttype;
 
-	if (IsA(clause, OpExpr))
-		return get_op_opfamily_strategy(((OpExpr *) clause)->opno,
-										path->indexinfo->opfamily[0]);
-	return 0;
+	if (!IsA(clause, OpExpr))
+		return 0;
+	/* an ORDER BY operator (amoppurpose 'o') */
+	get_op_opfamily_properties(((OpExpr *) clause)->opno, path->indexinfo->opfamily[0], true,
+							   &strategy, &lefttype, &righttype);
+	return strategy;
 }
 
 void
