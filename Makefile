@@ -120,6 +120,7 @@ FUSION_OBJS = \
 	src/fusion/hybrid_scan.o \
 	src/fusion/hybrid_cost.o \
 	src/fusion/hybrid_sql.o \
+	src/fusion/hybrid_search.o \
 	src/fusion/text_am.o
 OBJS += $(FUSION_OBJS)
 # ---- end fusion ----

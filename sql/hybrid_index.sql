@@ -103,6 +103,29 @@ FROM passages WHERE body IS NOT NULL;
 SET retrieval.fusion_weight = 1.5;
 RESET retrieval.fusion_weight;
 CREATE INDEX bad_weight ON passages USING retrieval (body) WITH (fusion_weight = 2);
+-- the index's option is read per query: no REINDEX needed
+ALTER INDEX passages_body_idx SET (fusion_weight = 0);
+SELECT bool_and((body <=> 'interest rates') = (body <~> 'interest rates')) AS option_weight_0
+FROM passages WHERE body IS NOT NULL;
+ALTER INDEX passages_body_idx RESET (fusion_weight);
+
+-- retrieval.search: reciprocal rank fusion with each part's rank
+SELECT p.id, s.bm25_rank, s.semantic_rank,
+       round(s.score::numeric, 6) = round((coalesce(1.0 / (60 + s.bm25_rank), 0) +
+                                           coalesce(1.0 / (60 + s.semantic_rank), 0))::numeric, 6) AS rrf
+FROM retrieval.search('passages_body_idx', 'interest rates and banks', 3) s
+JOIN passages p ON p.ctid = s.ctid ORDER BY s.score DESC, p.id;
+-- 'score' is the <=> order, 'bm25' the <@> order
+SELECT array_agg(p.id ORDER BY s.score DESC, p.id) =
+       (SELECT array_agg(id) FROM (SELECT id FROM passages ORDER BY body <=> 'plants and sunlight', id LIMIT 5) t)
+       AS score_is_fused_order
+FROM retrieval.search('passages_body_idx', 'plants and sunlight', 5, 'score') s JOIN passages p ON p.ctid = s.ctid;
+SELECT array_agg(p.id ORDER BY s.score DESC, p.id) AS bm25_ids,
+       bool_and(s.semantic_rank IS NULL) AS no_semantic_part
+FROM retrieval.search('passages_body_idx', 'energy', 5, 'bm25') s JOIN passages p ON p.ctid = s.ctid;
+SELECT count(*) FROM retrieval.search('passages_body_idx', 'energy', 0);
+SELECT * FROM retrieval.search('passages_body_idx', 'energy', 5, 'magic');
+SELECT * FROM retrieval.search('passages_body_idx', 'energy', -1);
 
 -- Writes after the build: insert, update, delete + VACUUM
 INSERT INTO passages VALUES (30, 'en', 'Photosynthesis converts light energy into chemical energy in plants.');
@@ -138,6 +161,8 @@ SET enable_seqscan = off;
 SELECT id FROM plain ORDER BY body <=> 'plants energy' LIMIT 3;
 RESET enable_seqscan;
 SELECT id FROM plain ORDER BY body <~> 'plants energy' LIMIT 3;
+SELECT count(*) FROM retrieval.search('plain_idx', 'plants energy', 3, 'bm25');
+SELECT count(*) FROM retrieval.search('plain_idx', 'plants energy', 3);
 DROP TABLE plain;
 
 -- An unknown model is an error at CREATE INDEX

@@ -76,6 +76,15 @@ CREATE OPERATOR @extschema@.<=> (
 	LEFTARG = text, RIGHTARG = text, PROCEDURE = @extschema@.text_fused_distance
 );
 COMMENT ON OPERATOR @extschema@.<=> (text, text) IS 'fused BM25 + embedding distance (ascending = best first)';
+-- The top k rows of a text index with each part's rank and score; fusion
+-- 'rrf' (reciprocal rank fusion of the BM25 and semantic lists, each depth
+-- long), 'score' (the <=> order), 'bm25' or 'semantic'.  Join on ctid.
+CREATE FUNCTION retrieval.search(index regclass, query text, k integer DEFAULT 10,
+		fusion text DEFAULT 'rrf', rrf_k integer DEFAULT 60, depth integer DEFAULT NULL)
+	RETURNS TABLE (ctid tid, score double precision, bm25_rank integer, bm25_score double precision,
+		semantic_rank integer, semantic_distance double precision)
+	AS 'MODULE_PATHNAME', 'retrieval_search' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION retrieval.search(regclass, text, integer, text, integer, integer) IS 'top k rows of a text index by reciprocal rank fusion (or another fusion), with each part''s rank and score';
 -- ---- end fusion ----
 
 CREATE FUNCTION @extschema@.retrieval_text_bm25_support(internal) RETURNS integer

@@ -173,8 +173,6 @@ typedef struct Bm25MetaData
 	 * dense part, not a heap TID.
 	 */
 	BlockNumber dense_meta;
-	uint32		hybrid_unused;
-	float8		fusion_weight;	/* default weight of <=> */
 } Bm25MetaData;
 
 /* Segment stream layout: header at offset 0. */

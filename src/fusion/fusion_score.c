@@ -46,11 +46,15 @@ fusion_distance(float8 weight, float8 bm25, float8 bm25max, float cosine_distanc
 	return 1.0 - (weight * lexical + (1.0 - weight) * semantic);
 }
 
-/* The weight in effect: the session's setting, else the index's. */
+/*
+ * The weight in effect: the session's setting, else the index's option
+ * (read per query, so ALTER INDEX ... SET (fusion_weight = ...) needs no
+ * REINDEX: the weight is not part of what the index stores).
+ */
 float8
-fusion_weight_for(const Bm25MetaData *meta)
+fusion_weight_for(Relation index)
 {
 	if (hybrid_fusion_weight_setting >= 0.0)
 		return hybrid_fusion_weight_setting;
-	return meta->fusion_weight;
+	return retrieval_option_fusion_weight(index);
 }

@@ -12,7 +12,7 @@
  * in the same relation: an HNSW graph (src/hnsw/, unchanged algorithms and
  * page formats) over the embeddings of the indexed text.
  *
- *	block 0		BM25 metapage; dense_meta = 1, fusion_weight
+ *	block 0		BM25 metapage; dense_meta = 1
  *	block 1		HNSW metapage of the dense part (dims = the model's, cosine,
  *				the model's name and sha256 in its EmbedModelStamp)
  *	others		HNSW pages (page type 2) and BM25 pages (page type 3),
@@ -111,6 +111,6 @@ extern void hybrid_costestimate(PlannerInfo *root, IndexPath *path, double loop_
 /* fusion_score.c: the one place the fused value is computed */
 extern float8 fusion_bm25_max(const Bm25Query *q);
 extern float8 fusion_distance(float8 weight, float8 bm25, float8 bm25max, float cosine_distance);
-extern float8 fusion_weight_for(const Bm25MetaData *meta);
+extern float8 fusion_weight_for(Relation index);
 
 #endif							/* RETRIEVAL_HYBRID_H */

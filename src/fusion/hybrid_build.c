@@ -87,7 +87,6 @@ hybrid_build(Relation heap, Relation index, IndexInfo *indexInfo, const char *mo
 	hnsw_for_each_element(index, NULL, map_element, map);
 
 	meta.dense_meta = HNSW_HYBRID_META_BLKNO;
-	meta.fusion_weight = retrieval_option_fusion_weight(index);
 	(void) bm25_build_segments(heap, index, indexInfo, &meta, key_of_row, map);
 	MemoryContextDelete(map_context);
 	bm25_build_finish(index, &meta);
@@ -106,7 +105,6 @@ hybrid_buildempty(Relation index, const char *model)
 	embed_stamp_for_model(model, &stamp);
 	hnsw_buildempty_graph(index, embed_model_get(model)->dims, &stamp);
 	meta.dense_meta = HNSW_HYBRID_META_BLKNO;
-	meta.fusion_weight = retrieval_option_fusion_weight(index);
 	bm25_buildempty_pages(index, &meta);
 	retrieval_log_build(index, INIT_FORKNUM);
 }

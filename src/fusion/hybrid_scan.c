@@ -196,7 +196,7 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 				 errmsg("index \"%s\" has embeddings of %u dimensions, its model makes %d",
 						RelationGetRelationName(index), so->dmeta.dims, so->model->dims),
 				 errhint("REINDEX the index.")));
-	so->weight = fusion_weight_for(&so->meta);
+	so->weight = fusion_weight_for(index);
 	so->graph = hnsw_disk_graph_create(index, &so->dmeta, false);
 
 	if (!so->done)
@@ -210,10 +210,8 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 			{
 				/* an equivalent index stands in: its weight, as the operator */
 				Relation	other = bm25_open_index(bound);
-				Bm25MetaData ometa;
 
-				bm25_meta_read(other, &ometa);
-				so->weight = fusion_weight_for(&ometa);
+				so->weight = fusion_weight_for(other);
 				index_close(other, NoLock);
 			}
 			so->bm25max = fusion_bm25_max(&so->query);

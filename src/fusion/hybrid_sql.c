@@ -96,7 +96,7 @@ row_query(FunctionCallInfo fcinfo, text *q, const char *opname)
 	rq->hybrid = rq->meta.dense_meta != 0;
 	bm25_query_for_text(index, &rq->meta, qtext, qlen, &rq->query);
 	rq->bm25max = fusion_bm25_max(&rq->query);
-	rq->weight = fusion_weight_for(&rq->meta);
+	rq->weight = fusion_weight_for(index);
 	if (rq->hybrid)
 	{
 		EmbedModelStamp stamp;
