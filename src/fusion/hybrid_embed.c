@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -96,6 +97,33 @@ hybrid_embed_query(const EmbedModel *model, text *query, float *out)
 	return norm > 0.0;
 }
 
+/*
+ * The unit-length embedding of a text as the graph stores it (false when it
+ * has no direction), through the row cache: a query embedded by the index
+ * scan is not embedded again by the per-row operator of the same query,
+ * and a row the scan returned is not embedded again either.
+ */
+bool
+hybrid_embed_unit(const EmbedModel *model, text *doc, float *unit)
+{
+	const float *cached = hybrid_cached_row_embedding(model, doc);
+	float	   *raw;
+	bool		ok;
+
+	if (cached)
+	{
+		memcpy(unit, cached, sizeof(float) * model->dims);
+		return true;
+	}
+	raw = palloc(sizeof(float) * model->dims);
+	ok = hybrid_embed_query(model, doc, raw) &&
+		hnsw_prepare_vector(HNSW_METRIC_COSINE, raw, unit, model->dims);
+	pfree(raw);
+	if (ok)
+		hybrid_cache_row_embedding(model, doc, unit);
+	return ok;
+}
+
 /* ------------------------------------------------------------------------
  * The build's row source: texts in, embeddings out, in batches
  * ------------------------------------------------------------------------
@@ -173,4 +201,138 @@ hybrid_embed_source(Relation index)
 											  ALLOCSET_DEFAULT_SIZES);
 	es->out = palloc(sizeof(float) * HYBRID_BUILD_BATCH * es->model->dims);
 	return &es->base;
+}
+
+/* ------------------------------------------------------------------------
+ * Embeddings of the rows an index scan just returned
+ * ------------------------------------------------------------------------
+ *
+ * PostgreSQL evaluates the ORDER BY expression again for every row an
+ * index scan returns (it is a column of the target list), so a query
+ * ORDER BY body <~> 'q' LIMIT 10 would embed each returned row once more
+ * per row: ten forward passes, more than the whole index scan.  The scan
+ * therefore leaves each returned row's text with its embedding (the unit
+ * vector stored in its element, which is bit for bit what the per-row
+ * operator computes) in this small per-backend cache, and the operator
+ * looks its text up before embedding.  Queries go through the same cache
+ * (the scan and the operator of one query embed it once).  Texts are
+ * compared byte for byte: a hit is always the same text.
+ */
+#define ROW_CACHE_SIZE		64
+#define ROW_CACHE_MAX_TEXT	(64 * 1024)
+
+typedef struct RowEmbedding
+{
+	const EmbedModel *model;	/* NULL: free slot */
+	uint32		hash;
+	int			len;
+	char	   *text;
+	float	   *vec;
+	/* the row's BM25 score for one query of one index, if known */
+	Oid			bm25_index;		/* InvalidOid: none */
+	char	   *bm25_query;
+	int			bm25_qlen;
+	float8		bm25;
+} RowEmbedding;
+
+static RowEmbedding row_cache[ROW_CACHE_SIZE];
+static int	row_cache_next = 0;
+static MemoryContext row_cache_context = NULL;
+
+static RowEmbedding *
+row_cache_find(const EmbedModel *model, text *doc)
+{
+	int			len = VARSIZE_ANY_EXHDR(doc);
+	uint32		hash;
+
+	if (len > ROW_CACHE_MAX_TEXT || row_cache_context == NULL)
+		return NULL;
+	hash = hash_bytes((const unsigned char *) VARDATA_ANY(doc), len);
+	for (int i = 0; i < ROW_CACHE_SIZE; i++)
+	{
+		RowEmbedding *e = &row_cache[i];
+
+		if (e->model == model && e->hash == hash && e->len == len &&
+			memcmp(e->text, VARDATA_ANY(doc), len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* The cached unit embedding of this text by this model, or NULL. */
+const float *
+hybrid_cached_row_embedding(const EmbedModel *model, text *doc)
+{
+	RowEmbedding *e = row_cache_find(model, doc);
+
+	return e ? e->vec : NULL;
+}
+
+/*
+ * The BM25 score of a cached row for a query of an index, as the fused
+ * scan computed it (the per-row <=> then skips analyzing the row).
+ */
+void
+hybrid_cache_row_bm25(const EmbedModel *model, text *doc, Oid indexoid, const char *query,
+					  int qlen, float8 bm25)
+{
+	RowEmbedding *e = row_cache_find(model, doc);
+
+	if (e == NULL || qlen > 1024)
+		return;
+	if (e->bm25_query)
+		pfree(e->bm25_query);
+	e->bm25_index = InvalidOid;
+	e->bm25_query = MemoryContextAlloc(row_cache_context, Max(qlen, 1));
+	memcpy(e->bm25_query, query, qlen);
+	e->bm25_qlen = qlen;
+	e->bm25 = bm25;
+	e->bm25_index = indexoid;
+}
+
+bool
+hybrid_cached_row_bm25(const EmbedModel *model, text *doc, Oid indexoid, const char *query,
+					   int qlen, float8 *bm25)
+{
+	RowEmbedding *e = row_cache_find(model, doc);
+
+	if (e == NULL || e->bm25_index != indexoid || e->bm25_qlen != qlen ||
+		memcmp(e->bm25_query, query, qlen) != 0)
+		return false;
+	*bm25 = e->bm25;
+	return true;
+}
+
+/* Remember the unit embedding of a row's text (a copy of both). */
+void
+hybrid_cache_row_embedding(const EmbedModel *model, text *doc, const float *unit)
+{
+	int			len = VARSIZE_ANY_EXHDR(doc);
+	RowEmbedding *e;
+
+	if (len > ROW_CACHE_MAX_TEXT)
+		return;
+	if (row_cache_context == NULL)
+		row_cache_context = AllocSetContextCreate(TopMemoryContext, "retrieval row embeddings",
+												  ALLOCSET_DEFAULT_SIZES);
+	e = &row_cache[row_cache_next];
+	row_cache_next = (row_cache_next + 1) % ROW_CACHE_SIZE;
+	if (e->text)
+		pfree(e->text);
+	if (e->vec)
+		pfree(e->vec);
+	if (e->bm25_query)
+		pfree(e->bm25_query);
+	e->text = NULL;
+	e->vec = NULL;
+	e->bm25_query = NULL;
+	e->bm25_index = InvalidOid;
+	e->model = NULL;			/* until complete */
+	e->text = MemoryContextAlloc(row_cache_context, Max(len, 1));
+	memcpy(e->text, VARDATA_ANY(doc), len);
+	e->vec = MemoryContextAlloc(row_cache_context, sizeof(float) * model->dims);
+	memcpy(e->vec, unit, sizeof(float) * model->dims);
+	e->len = len;
+	e->hash = hash_bytes((const unsigned char *) VARDATA_ANY(doc), len);
+	e->model = model;
 }

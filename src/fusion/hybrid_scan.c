@@ -48,6 +48,8 @@ typedef struct Candidate
 	pairingheap_node ph;
 	float8		distance;		/* the operator's value */
 	ItemPointerData heaptid;
+	HnswNode	node;			/* its element */
+	float8		bm25;			/* its BM25 score (<=>) */
 } Candidate;
 
 typedef struct HybridScanOpaqueData
@@ -67,6 +69,9 @@ typedef struct HybridScanOpaqueData
 	float8		b_last;			/* score of the last document read */
 	float8		bm25max;
 	float8		weight;
+	Oid			query_index;	/* whose statistics: this index or the bound one */
+	const char *qtext;			/* the query text, unbound */
+	int			qlen;
 
 	/* semantic */
 	float	   *qvec;			/* unit length */
@@ -84,6 +89,9 @@ typedef struct HybridScanOpaqueData
 	HTAB	   *seen;			/* element nodes already scored */
 	pairingheap *candidates;	/* nearest first */
 	bool		pull_lexical;	/* alternate between the streams */
+	int64		n_lexical;		/* candidates read from each stream */
+	int64		n_semantic;
+	int64		n_analyzed;		/* graph candidates analyzed from the heap */
 
 	/* reading indexed values from the heap (graph candidates of <=>) */
 	IndexFetchTableData *fetch;
@@ -186,6 +194,7 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 	so->d_last = 0.0f;
 	so->nbatch = so->next = 0;
 	so->pull_lexical = true;
+	so->n_lexical = so->n_semantic = so->n_analyzed = 0;
 
 	bm25_meta_read(index, &so->meta);
 	hnsw_meta_read(index, &so->dmeta);
@@ -203,9 +212,18 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 	{
 		Datum		arg = scan->orderByData[0].sk_argument;
 
+		{
+			text	   *t = DatumGetTextPP(arg);
+			Oid			named;
+
+			so->qtext = bm25_query_unwrap(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &named, &so->qlen);
+		}
+		so->query_index = RelationGetRelid(index);
 		if (so->strategy != HYBRID_STRATEGY_SEMANTIC)
 		{
 			bm25_scan_query(index, &so->meta, arg, &so->query, &bound);
+			if (OidIsValid(bound))
+				so->query_index = bound;
 			if (OidIsValid(bound))
 			{
 				/* an equivalent index stands in: its weight, as the operator */
@@ -222,11 +240,8 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 			so->b_exhausted = true;
 		if (so->strategy != HYBRID_STRATEGY_BM25)
 		{
-			float	   *raw = palloc(sizeof(float) * so->model->dims);
-
 			so->qvec = palloc(sizeof(float) * so->model->dims);
-			so->has_qvec = hybrid_embed_query(so->model, plain_query(arg), raw) &&
-				hnsw_prepare_vector(HNSW_METRIC_COSINE, raw, so->qvec, so->model->dims);
+			so->has_qvec = hybrid_embed_unit(so->model, plain_query(arg), so->qvec);
 			if (so->has_qvec)
 				hnsw_disk_graph_set_query(so->graph, so->qvec);
 		}
@@ -346,12 +361,15 @@ row_value(IndexScanDesc scan, HybridScanOpaque so, ItemPointer heaptid)
 }
 
 static void
-add_candidate(HybridScanOpaque so, float8 distance, ItemPointer heaptid)
+add_candidate(HybridScanOpaque so, float8 distance, ItemPointer heaptid, HnswNode node,
+			  float8 bm25)
 {
 	Candidate  *c = MemoryContextAlloc(so->context, sizeof(Candidate));
 
+	c->bm25 = bm25;
 	c->distance = distance;
 	c->heaptid = *heaptid;
+	c->node = node;
 	pairingheap_add(so->candidates, &c->ph);
 }
 
@@ -380,13 +398,14 @@ pull_lexical(HybridScanOpaque so)
 		return;
 	}
 	so->b_last = hit.score;
+	so->n_lexical++;
 	node = hnsw_node_from_tid(&hit.tid);
 	if (!first_sight(so, node) ||
 		!hnsw_disk_element_info(so->graph, node, &heaptid, NULL))
 		return;
 	add_candidate(so, fusion_distance(so->weight, hit.score, so->bm25max,
 									  so->has_qvec ? element_distance(so, node) : 1.0f),
-				  &heaptid);
+				  &heaptid, node, hit.score);
 }
 
 /* Read one element of the graph stream into the candidates. */
@@ -409,10 +428,12 @@ pull_semantic(IndexScanDesc scan, HybridScanOpaque so)
 		return;
 	distance = element_distance(so, c.node);
 	so->d_last = (float) distance;
+	so->n_semantic++;
 	if (so->query.bag.nterms > 0)
 	{
 		MemoryContext old;
 
+		so->n_analyzed++;
 		value = row_value(scan, so, &heaptid);
 		if (value == NULL)
 		{
@@ -425,7 +446,8 @@ pull_semantic(IndexScanDesc scan, HybridScanOpaque so)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(so->row_context);
 	}
-	add_candidate(so, fusion_distance(so->weight, bm25, so->bm25max, (float) distance), &heaptid);
+	add_candidate(so, fusion_distance(so->weight, bm25, so->bm25max, (float) distance), &heaptid,
+				  c.node, bm25);
 }
 
 /* The best distance a row neither stream has returned yet can have. */
@@ -438,6 +460,27 @@ threshold(HybridScanOpaque so)
 	if (!so->has_qvec)
 		d = 1.0f;
 	return fusion_distance(so->weight, b, so->bm25max, d);
+}
+
+/*
+ * Leave the returned row's text and embedding in the backend's row cache
+ * (hybrid_embed.c), where the per-row operator that PostgreSQL evaluates
+ * again for the target list finds them instead of embedding the row.
+ */
+static void
+cache_returned_row(IndexScanDesc scan, HybridScanOpaque so, ItemPointer heaptid, HnswNode node,
+				   const Candidate *c)
+{
+	text	   *value = row_value(scan, so, heaptid);
+
+	if (value != NULL)
+	{
+		hybrid_cache_row_embedding(so->model, value, hnsw_disk_node_vector(so->graph, node));
+		if (c)
+			hybrid_cache_row_bm25(so->model, value, so->query_index, so->qtext, so->qlen,
+								  c->bm25);
+	}
+	MemoryContextReset(so->row_context);
 }
 
 static bool
@@ -484,7 +527,10 @@ hybrid_gettuple(IndexScanDesc scan, ScanDirection dir)
 					if (!dense_next(so, &c))
 						so->done = true;
 					else if (hnsw_disk_element_info(so->graph, c.node, &heaptid, NULL))
+					{
+						cache_returned_row(scan, so, &heaptid, c.node, NULL);
 						found = return_row(scan, &heaptid, element_distance(so, c.node));
+					}
 					break;
 				}
 			default:
@@ -499,6 +545,8 @@ hybrid_gettuple(IndexScanDesc scan, ScanDirection dir)
 						if (both_done || best->distance <= threshold(so))
 						{
 							(void) pairingheap_remove_first(so->candidates);
+							if (so->has_qvec)
+								cache_returned_row(scan, so, &best->heaptid, best->node, best);
 							found = return_row(scan, &best->heaptid, best->distance);
 							pfree(best);
 							break;
@@ -528,6 +576,10 @@ hybrid_endscan(IndexScanDesc scan)
 {
 	HybridScanOpaque so = (HybridScanOpaque) scan->opaque;
 
+	if (so->strategy == HYBRID_STRATEGY_FUSED)
+		elog(DEBUG1, "fused scan of \"%s\" read " INT64_FORMAT " BM25 and " INT64_FORMAT " graph candidates, analyzed " INT64_FORMAT " rows",
+			 RelationGetRelationName(scan->indexRelation), so->n_lexical, so->n_semantic,
+			 so->n_analyzed);
 	release_heap_access(so);
 	MemoryContextDelete(so->context);
 	MemoryContextDelete(so->row_context);

@@ -46,7 +46,6 @@ typedef struct RowQuery
 	float	   *qvec;			/* unit length */
 	bool		has_qvec;
 	float	   *rowvec;			/* scratch */
-	float	   *raw;			/* scratch */
 } RowQuery;
 
 typedef struct RowQueryCache
@@ -104,11 +103,9 @@ row_query(FunctionCallInfo fcinfo, text *q, const char *opname)
 
 		hybrid_dense_stamp(index, &stamp);
 		rq->model = hybrid_index_model(index, &stamp);
-		rq->raw = palloc(sizeof(float) * rq->model->dims);
 		rq->qvec = palloc(sizeof(float) * rq->model->dims);
 		rq->rowvec = palloc(sizeof(float) * rq->model->dims);
-		rq->has_qvec = hybrid_embed_query(rq->model, qt, rq->raw) &&
-			hnsw_prepare_vector(HNSW_METRIC_COSINE, rq->raw, rq->qvec, rq->model->dims);
+		rq->has_qvec = hybrid_embed_unit(rq->model, qt, rq->qvec);
 	}
 	index_close(index, AccessShareLock);
 	rq->qtext = palloc(qlen + 1);
@@ -124,9 +121,8 @@ row_query(FunctionCallInfo fcinfo, text *q, const char *opname)
 static float8
 row_cosine_distance(RowQuery *rq, text *doc)
 {
-	if (!rq->has_qvec ||
-		!hybrid_embed_query(rq->model, doc, rq->raw) ||
-		!hnsw_prepare_vector(HNSW_METRIC_COSINE, rq->raw, rq->rowvec, rq->model->dims))
+	/* a row an index scan just returned is in the row cache */
+	if (!rq->has_qvec || !hybrid_embed_unit(rq->model, doc, rq->rowvec))
 		return 1.0;
 	return hnsw_operator_value(HNSW_METRIC_COSINE,
 							   hnsw_distance(HNSW_METRIC_COSINE, rq->qvec, rq->rowvec,
@@ -164,7 +160,10 @@ retrieval_text_fused_distance(PG_FUNCTION_ARGS)
 	RowQuery   *rq = row_query(fcinfo, PG_GETARG_TEXT_PP(1), "<=>");
 	float8		bm25 = 0.0;
 
-	if (rq->query.bag.nterms > 0)
+	/* a row the fused scan just returned: its score is known */
+	if (rq->query.bag.nterms > 0 &&
+		!(rq->hybrid && hybrid_cached_row_bm25(rq->model, doc, rq->indexoid, rq->qtext, rq->qlen,
+											   &bm25)))
 		bm25 = bm25_score_bag(&rq->query,
 							  bm25_analyze(&rq->meta, VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc)));
 	if (!rq->hybrid)

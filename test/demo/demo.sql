@@ -1,5 +1,6 @@
 -- The main job's searches over the PostgreSQL documentation: BM25 through
--- the retrieval index on a text expression (<@>), then the vector side:
+-- the retrieval index on a text expression (<@>), the same index's
+-- embeddings fused with BM25 (<=>) and alone (<~>), then the vector side:
 -- hashed TF-IDF vectors (lexemes from PostgreSQL's english text search
 -- configuration hashed into 1024 signed buckets, L2-normalised) searched
 -- exactly and through an HNSW index, and semantic search with embeddings
@@ -12,7 +13,8 @@
 SELECT count(*) AS pages, pg_size_pretty(sum(length(body))::bigint) AS text FROM docs;
 
 \echo
-\echo == BM25: a retrieval index on the expression title || body (ICU words, english stemming and stopwords)
+\echo == one retrieval index on the expression title || body: BM25 (ICU words, english stemming and
+\echo    stopwords) and an HNSW graph over USE-lite embeddings of every page, made by CREATE INDEX
 \timing on
 CREATE INDEX docs_text_idx ON docs USING retrieval ((title || ' ' || body)) WITH (language = 'english');
 \timing off
@@ -33,6 +35,30 @@ FROM docs WHERE page LIKE 'sql-%' ORDER BY (title || ' ' || body) <@> 'vacuum de
 \echo   the same score for one row, without the index (a sequential computation):
 SELECT title, round(((title || ' ' || body) <@> 'vacuum dead tuples')::numeric, 3) AS bm25
 FROM docs WHERE page = 'sql-vacuum.html';
+
+\echo
+\echo == hybrid: <=> fuses normalised BM25 with the cosine similarity of the embeddings (same index),
+\echo    <~> ranks by the embeddings alone; BM25, fused and semantic top 5 side by side
+EXPLAIN (COSTS OFF) SELECT title FROM docs ORDER BY (title || ' ' || body) <=> 'make queries faster' LIMIT 5;
+CREATE FUNCTION side_by_side(q text) RETURNS TABLE (rank bigint, bm25 text, fused text, semantic text)
+LANGUAGE sql AS $$
+	SELECT b.rank, b.title, f.title, s.title FROM
+	  (SELECT row_number() OVER () AS rank, title FROM
+	     (SELECT title FROM docs ORDER BY (title || ' ' || body) <@> retrieval.bm25_query(q, 'docs_text_idx') LIMIT 5) x) b
+	  FULL JOIN (SELECT row_number() OVER () AS rank, title FROM
+	     (SELECT title FROM docs ORDER BY (title || ' ' || body) <=> retrieval.bm25_query(q, 'docs_text_idx') LIMIT 5) y) f USING (rank)
+	  FULL JOIN (SELECT row_number() OVER () AS rank, title FROM
+	     (SELECT title FROM docs ORDER BY (title || ' ' || body) <~> retrieval.bm25_query(q, 'docs_text_idx') LIMIT 5) z) s USING (rank)
+	  ORDER BY 1
+$$;
+\timing on
+SELECT * FROM side_by_side('make queries faster');
+SELECT * FROM side_by_side('how do I copy a database to another server');
+SELECT * FROM side_by_side('who is allowed to read this table');
+\echo   one fused query alone:
+SELECT title, round(((title || ' ' || body) <=> 'streaming replication standby')::numeric, 3) AS fused
+FROM docs ORDER BY (title || ' ' || body) <=> 'streaming replication standby' LIMIT 5;
+\timing off
 
 \echo
 \echo == building hashed TF-IDF vectors (vector(1024)) for every page
