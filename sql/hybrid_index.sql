@@ -158,6 +158,7 @@ INSERT INTO plain SELECT id, body FROM passages;
 CREATE INDEX plain_idx ON plain USING retrieval (body) WITH (model = 'none');
 SELECT bool_and((body <=> 'plants energy') = (body <@> 'plants energy')) AS fused_is_bm25 FROM plain;
 SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM plain ORDER BY body <=> 'plants energy' LIMIT 3;
 SELECT id FROM plain ORDER BY body <=> 'plants energy' LIMIT 3;
 RESET enable_seqscan;
 SELECT id FROM plain ORDER BY body <~> 'plants energy' LIMIT 3;

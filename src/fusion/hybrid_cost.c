@@ -99,8 +99,12 @@ hybrid_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 	if (!hybrid)
 	{
-		*indexStartupCost = get_float8_infinity();
-		*indexTotalCost = get_float8_infinity();
+		/* <=> equals <@> there (the BM25 scan serves it); <~> cannot be served */
+		if (strategy != HYBRID_STRATEGY_FUSED)
+		{
+			*indexStartupCost = get_float8_infinity();
+			*indexTotalCost = get_float8_infinity();
+		}
 		return;
 	}
 
