@@ -80,12 +80,15 @@ extern const char *hybrid_model_for_build(Relation index);
 extern void hybrid_dense_stamp(Relation index, EmbedModelStamp *stamp);
 extern const EmbedModel *hybrid_index_model(Relation index, const EmbedModelStamp *stamp);
 extern bool hybrid_embed_query(const EmbedModel *model, text *query, float *out);
-extern bool hybrid_embed_unit(const EmbedModel *model, text *doc, float *unit);
-extern const float *hybrid_cached_row_embedding(const EmbedModel *model, text *doc);
-extern void hybrid_cache_row_embedding(const EmbedModel *model, text *doc, const float *unit);
-extern void hybrid_cache_row_bm25(const EmbedModel *model, text *doc, Oid indexoid,
+/* the row cache is keyed by the model's sha256 (EmbedModelStamp.sha256) */
+extern bool hybrid_embed_unit(const EmbedModel *model, const char *fingerprint, text *doc,
+							  float *unit);
+extern const float *hybrid_cached_row_embedding(const char *fingerprint, text *doc);
+extern void hybrid_cache_row_embedding(const char *fingerprint, int dims, text *doc,
+									   const float *unit);
+extern void hybrid_cache_row_bm25(const char *fingerprint, text *doc, Oid indexoid,
 								  const char *query, int qlen, float8 bm25);
-extern bool hybrid_cached_row_bm25(const EmbedModel *model, text *doc, Oid indexoid,
+extern bool hybrid_cached_row_bm25(const char *fingerprint, text *doc, Oid indexoid,
 								   const char *query, int qlen, float8 *bm25);
 
 /* hybrid_build.c */

@@ -104,9 +104,9 @@ hybrid_embed_query(const EmbedModel *model, text *query, float *out)
  * and a row the scan returned is not embedded again either.
  */
 bool
-hybrid_embed_unit(const EmbedModel *model, text *doc, float *unit)
+hybrid_embed_unit(const EmbedModel *model, const char *fingerprint, text *doc, float *unit)
 {
-	const float *cached = hybrid_cached_row_embedding(model, doc);
+	const float *cached = hybrid_cached_row_embedding(fingerprint, doc);
 	float	   *raw;
 	bool		ok;
 
@@ -120,7 +120,7 @@ hybrid_embed_unit(const EmbedModel *model, text *doc, float *unit)
 		hnsw_prepare_vector(HNSW_METRIC_COSINE, raw, unit, model->dims);
 	pfree(raw);
 	if (ok)
-		hybrid_cache_row_embedding(model, doc, unit);
+		hybrid_cache_row_embedding(fingerprint, model->dims, doc, unit);
 	return ok;
 }
 
@@ -223,7 +223,8 @@ hybrid_embed_source(Relation index)
 
 typedef struct RowEmbedding
 {
-	const EmbedModel *model;	/* NULL: free slot */
+	bool		used;
+	char		model[68];		/* the model's sha256: pointers can be reused */
 	uint32		hash;
 	int			len;
 	char	   *text;
@@ -240,7 +241,7 @@ static int	row_cache_next = 0;
 static MemoryContext row_cache_context = NULL;
 
 static RowEmbedding *
-row_cache_find(const EmbedModel *model, text *doc)
+row_cache_find(const char *model, text *doc)
 {
 	int			len = VARSIZE_ANY_EXHDR(doc);
 	uint32		hash;
@@ -252,7 +253,7 @@ row_cache_find(const EmbedModel *model, text *doc)
 	{
 		RowEmbedding *e = &row_cache[i];
 
-		if (e->model == model && e->hash == hash && e->len == len &&
+		if (e->used && e->hash == hash && e->len == len && strcmp(e->model, model) == 0 &&
 			memcmp(e->text, VARDATA_ANY(doc), len) == 0)
 			return e;
 	}
@@ -261,7 +262,7 @@ row_cache_find(const EmbedModel *model, text *doc)
 
 /* The cached unit embedding of this text by this model, or NULL. */
 const float *
-hybrid_cached_row_embedding(const EmbedModel *model, text *doc)
+hybrid_cached_row_embedding(const char *model, text *doc)
 {
 	RowEmbedding *e = row_cache_find(model, doc);
 
@@ -273,7 +274,7 @@ hybrid_cached_row_embedding(const EmbedModel *model, text *doc)
  * scan computed it (the per-row <=> then skips analyzing the row).
  */
 void
-hybrid_cache_row_bm25(const EmbedModel *model, text *doc, Oid indexoid, const char *query,
+hybrid_cache_row_bm25(const char *model, text *doc, Oid indexoid, const char *query,
 					  int qlen, float8 bm25)
 {
 	RowEmbedding *e = row_cache_find(model, doc);
@@ -291,7 +292,7 @@ hybrid_cache_row_bm25(const EmbedModel *model, text *doc, Oid indexoid, const ch
 }
 
 bool
-hybrid_cached_row_bm25(const EmbedModel *model, text *doc, Oid indexoid, const char *query,
+hybrid_cached_row_bm25(const char *model, text *doc, Oid indexoid, const char *query,
 					   int qlen, float8 *bm25)
 {
 	RowEmbedding *e = row_cache_find(model, doc);
@@ -305,7 +306,7 @@ hybrid_cached_row_bm25(const EmbedModel *model, text *doc, Oid indexoid, const c
 
 /* Remember the unit embedding of a row's text (a copy of both). */
 void
-hybrid_cache_row_embedding(const EmbedModel *model, text *doc, const float *unit)
+hybrid_cache_row_embedding(const char *model, int dims, text *doc, const float *unit)
 {
 	int			len = VARSIZE_ANY_EXHDR(doc);
 	RowEmbedding *e;
@@ -327,12 +328,13 @@ hybrid_cache_row_embedding(const EmbedModel *model, text *doc, const float *unit
 	e->vec = NULL;
 	e->bm25_query = NULL;
 	e->bm25_index = InvalidOid;
-	e->model = NULL;			/* until complete */
+	e->used = false;			/* until complete */
 	e->text = MemoryContextAlloc(row_cache_context, Max(len, 1));
 	memcpy(e->text, VARDATA_ANY(doc), len);
-	e->vec = MemoryContextAlloc(row_cache_context, sizeof(float) * model->dims);
-	memcpy(e->vec, unit, sizeof(float) * model->dims);
+	e->vec = MemoryContextAlloc(row_cache_context, sizeof(float) * dims);
+	memcpy(e->vec, unit, sizeof(float) * dims);
 	e->len = len;
 	e->hash = hash_bytes((const unsigned char *) VARDATA_ANY(doc), len);
-	e->model = model;
+	strlcpy(e->model, model, sizeof(e->model));
+	e->used = true;
 }

@@ -43,6 +43,7 @@ typedef struct RowQuery
 	float8		bm25max;
 	float8		weight;
 	const EmbedModel *model;
+	char		fingerprint[68];	/* the model's sha256 */
 	float	   *qvec;			/* unit length */
 	bool		has_qvec;
 	float	   *rowvec;			/* scratch */
@@ -103,9 +104,10 @@ row_query(FunctionCallInfo fcinfo, text *q, const char *opname)
 
 		hybrid_dense_stamp(index, &stamp);
 		rq->model = hybrid_index_model(index, &stamp);
+		strlcpy(rq->fingerprint, stamp.sha256, sizeof(rq->fingerprint));
 		rq->qvec = palloc(sizeof(float) * rq->model->dims);
 		rq->rowvec = palloc(sizeof(float) * rq->model->dims);
-		rq->has_qvec = hybrid_embed_unit(rq->model, qt, rq->qvec);
+		rq->has_qvec = hybrid_embed_unit(rq->model, rq->fingerprint, qt, rq->qvec);
 	}
 	index_close(index, AccessShareLock);
 	rq->qtext = palloc(qlen + 1);
@@ -122,7 +124,7 @@ static float8
 row_cosine_distance(RowQuery *rq, text *doc)
 {
 	/* a row an index scan just returned is in the row cache */
-	if (!rq->has_qvec || !hybrid_embed_unit(rq->model, doc, rq->rowvec))
+	if (!rq->has_qvec || !hybrid_embed_unit(rq->model, rq->fingerprint, doc, rq->rowvec))
 		return 1.0;
 	return hnsw_operator_value(HNSW_METRIC_COSINE,
 							   hnsw_distance(HNSW_METRIC_COSINE, rq->qvec, rq->rowvec,
@@ -162,8 +164,8 @@ retrieval_text_fused_distance(PG_FUNCTION_ARGS)
 
 	/* a row the fused scan just returned: its score is known */
 	if (rq->query.bag.nterms > 0 &&
-		!(rq->hybrid && hybrid_cached_row_bm25(rq->model, doc, rq->indexoid, rq->qtext, rq->qlen,
-											   &bm25)))
+		!(rq->hybrid && hybrid_cached_row_bm25(rq->fingerprint, doc, rq->indexoid, rq->qtext,
+											   rq->qlen, &bm25)))
 		bm25 = bm25_score_bag(&rq->query,
 							  bm25_analyze(&rq->meta, VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc)));
 	if (!rq->hybrid)

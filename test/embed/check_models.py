@@ -711,6 +711,53 @@ def main():
     cur.execute("SELECT retrieval.unregister_model('stamped')")
     print("expression index model fingerprints checked")
 
+    # ---- a hybrid text index records the fingerprint of its model too ----
+    Bert(10).write(dst)
+    cur.execute("SELECT retrieval.register_model('stamped', %s)", (dst,))
+    cur.execute("CREATE TABLE hyb_t (id int, body text)")
+    for i in range(1, 61):
+        cur.execute("INSERT INTO hyb_t VALUES (%s, %s)",
+                    (i, " ".join(plain[(i * k) % len(plain)] for k in (1, 7, 13))))
+    cur.execute("CREATE INDEX hyb_idx ON hyb_t USING retrieval (body) WITH (model = 'stamped')")
+    # the per-row form names the index (a PL/pgSQL-free bound query)
+    sem = ("SELECT array_agg(round(d::numeric, 6)) FROM (SELECT body <~> "
+           "retrieval.bm25_query('plant light energy', 'hyb_idx') AS d FROM hyb_t ORDER BY 1 LIMIT 5) s")
+
+    def exact_sem():
+        cur.execute("SET enable_indexscan = off; SET enable_seqscan = on")
+        cur.execute(sem)
+        r = cur.fetchone()[0]
+        cur.execute("SET enable_indexscan = on; SET enable_seqscan = off")
+        return r
+    want = exact_sem()
+    cur.execute(sem)
+    got = cur.fetchone()[0]
+    ck.check(got == want, f"hybrid index with a registered model answers as a sequential scan ({got} vs {want})")
+    cur.execute("SELECT retrieval.unregister_model('stamped')")
+    Bert(11).write(dst)                                  # another model under the same name
+    cur.execute("SELECT retrieval.register_model('stamped', %s)", (dst,))
+
+    def refused_hyb(sql, what):
+        try:
+            cur.execute(sql)
+            ck.check(False, what + ": refused")
+        except psycopg2.Error as e:
+            ck.check(e.pgcode == "55000" and "REINDEX INDEX public.hyb_idx" in (e.diag.message_hint or ""),
+                     f"{what}: refused with 55000 and a REINDEX hint ({e.pgcode}, {e.diag.message_hint})")
+    refused_hyb(sem, "hybrid scan with the model replaced")
+    refused_hyb("SELECT body <=> retrieval.bm25_query('leaf', 'hyb_idx') FROM hyb_t",
+                "per-row <=> with the model replaced")
+    refused_hyb("INSERT INTO hyb_t VALUES (61, 'green leaf')", "insert into a hybrid index with the model replaced")
+    cur.execute("REINDEX INDEX hyb_idx")
+    cur.execute("INSERT INTO hyb_t VALUES (61, 'green leaf')")
+    want = exact_sem()
+    cur.execute(sem)
+    ck.check(cur.fetchone()[0] == want, "after REINDEX the hybrid index answers with the new model")
+    cur.execute("RESET enable_seqscan")
+    cur.execute("DROP TABLE hyb_t")
+    cur.execute("SELECT retrieval.unregister_model('stamped')")
+    print("hybrid index model fingerprints checked")
+
     # ---- corrupted directories: clean errors, never a crash ----
     corruptions = 0
 
