@@ -195,16 +195,23 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 	so->nbatch = so->next = 0;
 	so->pull_lexical = true;
 	so->n_lexical = so->n_semantic = so->n_analyzed = 0;
+	so->has_qvec = false;
+	so->model = NULL;
+	memset(&so->query, 0, sizeof(so->query));
 
 	bm25_meta_read(index, &so->meta);
 	hnsw_meta_read(index, &so->dmeta);
-	so->model = hybrid_index_model(index, &so->dmeta.model);
-	if ((int) so->dmeta.dims != so->model->dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("index \"%s\" has embeddings of %u dimensions, its model makes %d",
-						RelationGetRelationName(index), so->dmeta.dims, so->model->dims),
-				 errhint("REINDEX the index.")));
+	/* <@> needs no model: its rows only go through the elements */
+	if (so->strategy != HYBRID_STRATEGY_BM25)
+	{
+		so->model = hybrid_index_model(index, &so->dmeta.model);
+		if ((int) so->dmeta.dims != so->model->dims)
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("index \"%s\" has embeddings of %u dimensions, its model makes %d",
+							RelationGetRelationName(index), so->dmeta.dims, so->model->dims),
+					 errhint("REINDEX the index.")));
+	}
 	so->weight = fusion_weight_for(index);
 	so->graph = hnsw_disk_graph_create(index, &so->dmeta, false);
 
@@ -223,12 +230,11 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 		{
 			bm25_scan_query(index, &so->meta, arg, &so->query, &bound);
 			if (OidIsValid(bound))
-				so->query_index = bound;
-			if (OidIsValid(bound))
 			{
 				/* an equivalent index stands in: its weight, as the operator */
 				Relation	other = bm25_open_index(bound);
 
+				so->query_index = bound;
 				so->weight = fusion_weight_for(other);
 				index_close(other, NoLock);
 			}
