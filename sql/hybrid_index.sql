@@ -80,6 +80,26 @@ FROM passages,
             FROM passages) c) m
 WHERE body IS NOT NULL;
 
+-- The model sees the text with ASCII letters lower-cased (embed_lowercase,
+-- on by default: the default model does not fold case); off, <~> is the
+-- cosine distance of retrieval.embed() exactly
+SELECT bool_and(abs((body <~> 'Interest RATES') -
+                    (retrieval.embed(lower(body)) <=> retrieval.embed('interest rates'))) < 1e-6) AS lowercased
+FROM passages WHERE body <> '';
+CREATE TABLE cased (id int, body text);
+INSERT INTO cased SELECT id, body FROM passages;
+CREATE INDEX cased_idx ON cased USING retrieval (body) WITH (embed_lowercase = off);
+SELECT bool_and(abs((body <~> 'Interest RATES') -
+                    (retrieval.embed(body) <=> retrieval.embed('Interest RATES'))) < 1e-6) AS as_stored
+FROM cased WHERE body <> '';
+SET enable_seqscan = off;
+SELECT id FROM cased ORDER BY body <~> 'PLANTS AND SUNLIGHT' LIMIT 3;
+RESET enable_seqscan;
+SET enable_indexscan = off;
+SELECT id FROM cased ORDER BY body <~> 'PLANTS AND SUNLIGHT' LIMIT 3;
+RESET enable_indexscan;
+DROP TABLE cased;
+
 -- EXPLAIN: the index serves the orders (on 23 rows embedding each row
 -- costs less than the scan; see the plan choice on a larger table below)
 SET enable_seqscan = off;

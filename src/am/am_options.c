@@ -96,6 +96,9 @@ retrieval_options_init(void)
 	add_real_reloption(retrieval_relopt_kind, "fusion_weight",
 					   "Text index: weight of normalised BM25 in the fused distance <=> (1 - weight goes to cosine similarity)",
 					   RETRIEVAL_DEFAULT_FUSION_WEIGHT, 0.0, 1.0, ShareUpdateExclusiveLock);
+	add_bool_reloption(retrieval_relopt_kind, "embed_lowercase",
+					   "Text index: lower-case ASCII letters of the text given to the embedding model",
+					   RETRIEVAL_DEFAULT_EMBED_LOWERCASE, AccessExclusiveLock);
 }
 
 bytea *
@@ -112,6 +115,7 @@ retrieval_amoptions(Datum reloptions, bool validate)
 		{"buffer_pages", RELOPT_TYPE_INT, offsetof(RetrievalOptions, buffer_pages)},	/* bm25 */
 		{"model", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, model_offset)},	/* hybrid */
 		{"fusion_weight", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, fusion_weight)},	/* hybrid */
+		{"embed_lowercase", RELOPT_TYPE_BOOL, offsetof(RetrievalOptions, embed_lowercase)},	/* hybrid */
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, retrieval_relopt_kind,
@@ -206,4 +210,12 @@ retrieval_option_fusion_weight(Relation index)
 	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
 
 	return opts ? opts->fusion_weight : RETRIEVAL_DEFAULT_FUSION_WEIGHT;
+}
+
+bool
+retrieval_option_embed_lowercase(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->embed_lowercase : RETRIEVAL_DEFAULT_EMBED_LOWERCASE;
 }

@@ -79,6 +79,7 @@ typedef struct RetrievalOptions
 	/* hybrid text index */
 	int			model_offset;	/* string option */
 	double		fusion_weight;
+	bool		embed_lowercase;
 } RetrievalOptions;
 
 #define RETRIEVAL_DEFAULT_M					16
@@ -96,6 +97,8 @@ typedef struct RetrievalOptions
 #define RETRIEVAL_DEFAULT_BUFFER_PAGES		32
 /* hybrid text index: chosen on SciFact's train queries (docs/benchmarks.md) */
 #define RETRIEVAL_DEFAULT_FUSION_WEIGHT		0.5
+/* hybrid text index: ASCII letters lower-cased before embedding (docs/benchmarks.md) */
+#define RETRIEVAL_DEFAULT_EMBED_LOWERCASE	true
 
 /* am_options.c */
 extern void retrieval_options_init(void);
@@ -110,6 +113,7 @@ extern double retrieval_option_b(Relation index);	/* bm25 */
 extern int	retrieval_option_buffer_pages(Relation index);	/* bm25 */
 extern const char *retrieval_option_model(Relation index);	/* hybrid */
 extern double retrieval_option_fusion_weight(Relation index);	/* hybrid */
+extern bool retrieval_option_embed_lowercase(Relation index);	/* hybrid */
 
 /* am_handler.c */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);

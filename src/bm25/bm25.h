@@ -173,6 +173,7 @@ typedef struct Bm25MetaData
 	 * dense part, not a heap TID.
 	 */
 	BlockNumber dense_meta;
+	uint32		dense_flags;	/* HYBRID_DENSE_* (src/fusion/hybrid.h) */
 } Bm25MetaData;
 
 /* Segment stream layout: header at offset 0. */

@@ -64,6 +64,9 @@
 #include "../embed/embed_index_stamp.h"
 #include "../embed/embed_model.h"
 
+/* Bm25MetaData.dense_flags */
+#define HYBRID_DENSE_LOWERCASE	0x0001	/* ASCII lower-cased before embedding */
+
 /* Strategy numbers of the text operator class. */
 #define HYBRID_STRATEGY_BM25		1	/* <@> */
 #define HYBRID_STRATEGY_SEMANTIC	2	/* <~> */
@@ -80,15 +83,17 @@ extern const char *hybrid_model_for_build(Relation index);
 extern void hybrid_dense_stamp(Relation index, EmbedModelStamp *stamp);
 extern const EmbedModel *hybrid_index_model(Relation index, const EmbedModelStamp *stamp);
 extern bool hybrid_embed_query(const EmbedModel *model, text *query, float *out);
-/* the row cache is keyed by the model's sha256 (EmbedModelStamp.sha256) */
-extern bool hybrid_embed_unit(const EmbedModel *model, const char *fingerprint, text *doc,
-							  float *unit);
-extern const float *hybrid_cached_row_embedding(const char *fingerprint, text *doc);
-extern void hybrid_cache_row_embedding(const char *fingerprint, int dims, text *doc,
-									   const float *unit);
-extern void hybrid_cache_row_bm25(const char *fingerprint, text *doc, Oid indexoid,
+/* the row cache is keyed by the model's sha256 and the text preparation */
+#define HYBRID_CACHE_KEY_LEN	72
+extern void hybrid_cache_key(char *key, const char *fingerprint, bool lowercase);
+extern text *hybrid_embedding_input(text *doc, bool lowercase);
+extern bool hybrid_embed_unit(const EmbedModel *model, const char *fingerprint, bool lowercase,
+							  text *doc, float *unit);
+extern const float *hybrid_cached_row_embedding(const char *key, text *doc);
+extern void hybrid_cache_row_embedding(const char *key, int dims, text *doc, const float *unit);
+extern void hybrid_cache_row_bm25(const char *key, text *doc, Oid indexoid,
 								  const char *query, int qlen, float8 bm25);
-extern bool hybrid_cached_row_bm25(const char *fingerprint, text *doc, Oid indexoid,
+extern bool hybrid_cached_row_bm25(const char *key, text *doc, Oid indexoid,
 								   const char *query, int qlen, float8 *bm25);
 
 /* hybrid_build.c */

@@ -87,6 +87,7 @@ hybrid_build(Relation heap, Relation index, IndexInfo *indexInfo, const char *mo
 	hnsw_for_each_element(index, NULL, map_element, map);
 
 	meta.dense_meta = HNSW_HYBRID_META_BLKNO;
+	meta.dense_flags = retrieval_option_embed_lowercase(index) ? HYBRID_DENSE_LOWERCASE : 0;
 	(void) bm25_build_segments(heap, index, indexInfo, &meta, key_of_row, map);
 	MemoryContextDelete(map_context);
 	bm25_build_finish(index, &meta);
@@ -105,6 +106,7 @@ hybrid_buildempty(Relation index, const char *model)
 	embed_stamp_for_model(model, &stamp);
 	hnsw_buildempty_graph(index, embed_model_get(model)->dims, &stamp);
 	meta.dense_meta = HNSW_HYBRID_META_BLKNO;
+	meta.dense_flags = retrieval_option_embed_lowercase(index) ? HYBRID_DENSE_LOWERCASE : 0;
 	bm25_buildempty_pages(index, &meta);
 	retrieval_log_build(index, INIT_FORKNUM);
 }

@@ -98,29 +98,68 @@ hybrid_embed_query(const EmbedModel *model, text *query, float *out)
 }
 
 /*
+ * The text given to the model: with lowercase, ASCII letters lower-cased.
+ * The default model's vocabulary is lower-case and its tokenizer does not
+ * fold case, so upper-case text falls apart into short pieces
+ * (docs/benchmarks.md, "Hybrid fusion weight").  Only ASCII: the result is
+ * the same in every database (no locale), and in every server encoding an
+ * ASCII byte is an ASCII character.  Returns doc itself when nothing
+ * changes.
+ */
+text *
+hybrid_embedding_input(text *doc, bool lowercase)
+{
+	const char *s = VARDATA_ANY(doc);
+	int			len = VARSIZE_ANY_EXHDR(doc);
+	text	   *copy;
+	char	   *d;
+	int			i;
+
+	if (!lowercase)
+		return doc;
+	for (i = 0; i < len; i++)
+		if (s[i] >= 'A' && s[i] <= 'Z')
+			break;
+	if (i == len)
+		return doc;
+	copy = (text *) palloc(VARHDRSZ + len);
+	SET_VARSIZE(copy, VARHDRSZ + len);
+	d = VARDATA(copy);
+	for (i = 0; i < len; i++)
+		d[i] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] + ('a' - 'A') : s[i];
+	return copy;
+}
+
+/*
  * The unit-length embedding of a text as the graph stores it (false when it
  * has no direction), through the row cache: a query embedded by the index
  * scan is not embedded again by the per-row operator of the same query,
- * and a row the scan returned is not embedded again either.
+ * and a row the scan returned is not embedded again either.  The cache is
+ * keyed by the text as stored (and the model); the model sees
+ * hybrid_embedding_input() of it.
  */
 bool
-hybrid_embed_unit(const EmbedModel *model, const char *fingerprint, text *doc, float *unit)
+hybrid_embed_unit(const EmbedModel *model, const char *fingerprint, bool lowercase, text *doc,
+				  float *unit)
 {
-	const float *cached = hybrid_cached_row_embedding(fingerprint, doc);
+	char		key[HYBRID_CACHE_KEY_LEN];
+	const float *cached;
 	float	   *raw;
 	bool		ok;
 
+	hybrid_cache_key(key, fingerprint, lowercase);
+	cached = hybrid_cached_row_embedding(key, doc);
 	if (cached)
 	{
 		memcpy(unit, cached, sizeof(float) * model->dims);
 		return true;
 	}
 	raw = palloc(sizeof(float) * model->dims);
-	ok = hybrid_embed_query(model, doc, raw) &&
+	ok = hybrid_embed_query(model, hybrid_embedding_input(doc, lowercase), raw) &&
 		hnsw_prepare_vector(HNSW_METRIC_COSINE, raw, unit, model->dims);
 	pfree(raw);
 	if (ok)
-		hybrid_cache_row_embedding(fingerprint, model->dims, doc, unit);
+		hybrid_cache_row_embedding(key, model->dims, doc, unit);
 	return ok;
 }
 
@@ -132,6 +171,7 @@ typedef struct EmbedSource
 {
 	HnswRowSource base;
 	const EmbedModel *model;
+	bool		lowercase;
 	MemoryContext batch_context;
 	int			n;
 	text	   *texts[HYBRID_BUILD_BATCH];
@@ -167,7 +207,7 @@ embed_add(HnswRowSource *src, HnswBuildState *bs, ItemPointer tid, Datum value)
 	EmbedSource *es = (EmbedSource *) src;
 	MemoryContext old = MemoryContextSwitchTo(es->batch_context);
 
-	es->texts[es->n] = (text *) PG_DETOAST_DATUM_COPY(value);
+	es->texts[es->n] = hybrid_embedding_input((text *) PG_DETOAST_DATUM_COPY(value), es->lowercase);
 	es->tids[es->n++] = *tid;
 	MemoryContextSwitchTo(old);
 	if (es->n == HYBRID_BUILD_BATCH)
@@ -194,6 +234,7 @@ hybrid_embed_source(Relation index)
 	if (name == NULL)
 		elog(ERROR, "index \"%s\" has no embedding model", RelationGetRelationName(index));
 	es->model = embed_model_get(name);
+	es->lowercase = retrieval_option_embed_lowercase(index);
 	es->base.dims = es->model->dims;
 	es->base.add = embed_add;
 	es->base.finish = embed_finish;
@@ -224,7 +265,7 @@ hybrid_embed_source(Relation index)
 typedef struct RowEmbedding
 {
 	bool		used;
-	char		model[68];		/* the model's sha256: pointers can be reused */
+	char		model[HYBRID_CACHE_KEY_LEN];	/* hybrid_cache_key(): not a pointer, which can be reused */
 	uint32		hash;
 	int			len;
 	char	   *text;
@@ -237,11 +278,21 @@ typedef struct RowEmbedding
 } RowEmbedding;
 
 static RowEmbedding row_cache[ROW_CACHE_SIZE];
+
+/*
+ * What the cache is keyed by besides the text: the model's sha256 and how
+ * the text was prepared for it.
+ */
+void
+hybrid_cache_key(char *key, const char *fingerprint, bool lowercase)
+{
+	snprintf(key, HYBRID_CACHE_KEY_LEN, "%.64s%s", fingerprint, lowercase ? "+lc" : "");
+}
 static int	row_cache_next = 0;
 static MemoryContext row_cache_context = NULL;
 
 static RowEmbedding *
-row_cache_find(const char *model, text *doc)
+row_cache_find(const char *key, text *doc)
 {
 	int			len = VARSIZE_ANY_EXHDR(doc);
 	uint32		hash;
@@ -253,7 +304,7 @@ row_cache_find(const char *model, text *doc)
 	{
 		RowEmbedding *e = &row_cache[i];
 
-		if (e->used && e->hash == hash && e->len == len && strcmp(e->model, model) == 0 &&
+		if (e->used && e->hash == hash && e->len == len && strcmp(e->model, key) == 0 &&
 			memcmp(e->text, VARDATA_ANY(doc), len) == 0)
 			return e;
 	}
@@ -262,9 +313,9 @@ row_cache_find(const char *model, text *doc)
 
 /* The cached unit embedding of this text by this model, or NULL. */
 const float *
-hybrid_cached_row_embedding(const char *model, text *doc)
+hybrid_cached_row_embedding(const char *key, text *doc)
 {
-	RowEmbedding *e = row_cache_find(model, doc);
+	RowEmbedding *e = row_cache_find(key, doc);
 
 	return e ? e->vec : NULL;
 }
@@ -274,10 +325,10 @@ hybrid_cached_row_embedding(const char *model, text *doc)
  * scan computed it (the per-row <=> then skips analyzing the row).
  */
 void
-hybrid_cache_row_bm25(const char *model, text *doc, Oid indexoid, const char *query,
+hybrid_cache_row_bm25(const char *key, text *doc, Oid indexoid, const char *query,
 					  int qlen, float8 bm25)
 {
-	RowEmbedding *e = row_cache_find(model, doc);
+	RowEmbedding *e = row_cache_find(key, doc);
 
 	if (e == NULL || qlen > 1024)
 		return;
@@ -292,10 +343,10 @@ hybrid_cache_row_bm25(const char *model, text *doc, Oid indexoid, const char *qu
 }
 
 bool
-hybrid_cached_row_bm25(const char *model, text *doc, Oid indexoid, const char *query,
+hybrid_cached_row_bm25(const char *key, text *doc, Oid indexoid, const char *query,
 					   int qlen, float8 *bm25)
 {
-	RowEmbedding *e = row_cache_find(model, doc);
+	RowEmbedding *e = row_cache_find(key, doc);
 
 	if (e == NULL || e->bm25_index != indexoid || e->bm25_qlen != qlen ||
 		memcmp(e->bm25_query, query, qlen) != 0)
@@ -306,7 +357,7 @@ hybrid_cached_row_bm25(const char *model, text *doc, Oid indexoid, const char *q
 
 /* Remember the unit embedding of a row's text (a copy of both). */
 void
-hybrid_cache_row_embedding(const char *model, int dims, text *doc, const float *unit)
+hybrid_cache_row_embedding(const char *key, int dims, text *doc, const float *unit)
 {
 	int			len = VARSIZE_ANY_EXHDR(doc);
 	RowEmbedding *e;
@@ -335,6 +386,6 @@ hybrid_cache_row_embedding(const char *model, int dims, text *doc, const float *
 	memcpy(e->vec, unit, sizeof(float) * dims);
 	e->len = len;
 	e->hash = hash_bytes((const unsigned char *) VARDATA_ANY(doc), len);
-	strlcpy(e->model, model, sizeof(e->model));
+	strlcpy(e->model, key, sizeof(e->model));
 	e->used = true;
 }

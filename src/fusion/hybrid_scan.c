@@ -247,8 +247,9 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 		if (so->strategy != HYBRID_STRATEGY_BM25)
 		{
 			so->qvec = palloc(sizeof(float) * so->model->dims);
-			so->has_qvec = hybrid_embed_unit(so->model, so->dmeta.model.sha256, plain_query(arg),
-											 so->qvec);
+			so->has_qvec = hybrid_embed_unit(so->model, so->dmeta.model.sha256,
+											 (so->meta.dense_flags & HYBRID_DENSE_LOWERCASE) != 0,
+											 plain_query(arg), so->qvec);
 			if (so->has_qvec)
 				hnsw_disk_graph_set_query(so->graph, so->qvec);
 		}
@@ -479,14 +480,16 @@ cache_returned_row(IndexScanDesc scan, HybridScanOpaque so, ItemPointer heaptid,
 				   const Candidate *c)
 {
 	text	   *value = row_value(scan, so, heaptid);
+	char		key[HYBRID_CACHE_KEY_LEN];
 
+	hybrid_cache_key(key, so->dmeta.model.sha256,
+					 (so->meta.dense_flags & HYBRID_DENSE_LOWERCASE) != 0);
 	if (value != NULL)
 	{
-		hybrid_cache_row_embedding(so->dmeta.model.sha256, so->model->dims, value,
+		hybrid_cache_row_embedding(key, so->model->dims, value,
 								   hnsw_disk_node_vector(so->graph, node));
 		if (c)
-			hybrid_cache_row_bm25(so->dmeta.model.sha256, value, so->query_index, so->qtext,
-								  so->qlen, c->bm25);
+			hybrid_cache_row_bm25(key, value, so->query_index, so->qtext, so->qlen, c->bm25);
 	}
 	MemoryContextReset(so->row_context);
 }

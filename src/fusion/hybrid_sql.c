@@ -44,6 +44,8 @@ typedef struct RowQuery
 	float8		weight;
 	const EmbedModel *model;
 	char		fingerprint[68];	/* the model's sha256 */
+	bool		lowercase;		/* HYBRID_DENSE_LOWERCASE */
+	char		cache_key[HYBRID_CACHE_KEY_LEN];
 	float	   *qvec;			/* unit length */
 	bool		has_qvec;
 	float	   *rowvec;			/* scratch */
@@ -107,7 +109,9 @@ row_query(FunctionCallInfo fcinfo, text *q, const char *opname)
 		strlcpy(rq->fingerprint, stamp.sha256, sizeof(rq->fingerprint));
 		rq->qvec = palloc(sizeof(float) * rq->model->dims);
 		rq->rowvec = palloc(sizeof(float) * rq->model->dims);
-		rq->has_qvec = hybrid_embed_unit(rq->model, rq->fingerprint, qt, rq->qvec);
+		rq->lowercase = (rq->meta.dense_flags & HYBRID_DENSE_LOWERCASE) != 0;
+		hybrid_cache_key(rq->cache_key, rq->fingerprint, rq->lowercase);
+		rq->has_qvec = hybrid_embed_unit(rq->model, rq->fingerprint, rq->lowercase, qt, rq->qvec);
 	}
 	index_close(index, AccessShareLock);
 	rq->qtext = palloc(qlen + 1);
@@ -124,7 +128,8 @@ static float8
 row_cosine_distance(RowQuery *rq, text *doc)
 {
 	/* a row an index scan just returned is in the row cache */
-	if (!rq->has_qvec || !hybrid_embed_unit(rq->model, rq->fingerprint, doc, rq->rowvec))
+	if (!rq->has_qvec ||
+		!hybrid_embed_unit(rq->model, rq->fingerprint, rq->lowercase, doc, rq->rowvec))
 		return 1.0;
 	return hnsw_operator_value(HNSW_METRIC_COSINE,
 							   hnsw_distance(HNSW_METRIC_COSINE, rq->qvec, rq->rowvec,
@@ -164,7 +169,7 @@ retrieval_text_fused_distance(PG_FUNCTION_ARGS)
 
 	/* a row the fused scan just returned: its score is known */
 	if (rq->query.bag.nterms > 0 &&
-		!(rq->hybrid && hybrid_cached_row_bm25(rq->fingerprint, doc, rq->indexoid, rq->qtext,
+		!(rq->hybrid && hybrid_cached_row_bm25(rq->cache_key, doc, rq->indexoid, rq->qtext,
 											   rq->qlen, &bm25)))
 		bm25 = bm25_score_bag(&rq->query,
 							  bm25_analyze(&rq->meta, VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc)));

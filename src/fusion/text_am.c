@@ -69,8 +69,10 @@ text_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	text	   *doc;
 	float	   *vec;
 	ItemPointerData elemtid;
+	Bm25MetaData meta;
 
-	if (!text_index_is_hybrid(index))
+	bm25_meta_read(index, &meta);
+	if (meta.dense_meta == 0)
 		return bm25_insert(index, values, isnull, heap_tid, heap, checkUnique,
 #if PG_VERSION_NUM >= 140000
 						   indexUnchanged,
@@ -82,7 +84,9 @@ text_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	model = hybrid_index_model(index, &stamp);
 	doc = DatumGetTextPP(values[0]);
 	vec = palloc(sizeof(float) * model->dims);
-	if (hybrid_embed_query(model, doc, vec) &&
+	if (hybrid_embed_query(model,
+						   hybrid_embedding_input(doc, (meta.dense_flags & HYBRID_DENSE_LOWERCASE) != 0),
+						   vec) &&
 		hnsw_insert_vector(index, vec, model->dims, heap_tid, false, &elemtid))
 		bm25_insert_document(index, doc, &elemtid);
 	pfree(vec);
