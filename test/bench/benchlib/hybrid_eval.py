@@ -223,13 +223,18 @@ def embed_texts(cur, texts, batch, deadline=None, what="texts"):
     return out
 
 
+def _embed_text(text, args):
+    return text.lower() if args.embed_lowercase else text
+
+
 def load_set(conn, cur, name, ds, args, deadline):
     """Create the table (id, body, emb) in load order and return
     (SetData without queries, info dict)."""
     table = _table_name(name)
     info = {"table": table, "docs": len(ds.docs)}
     t0 = time.perf_counter()
-    embs = embed_texts(cur, [b for _, b in ds.docs], args.batch, deadline, "documents")
+    embs = embed_texts(cur, [_embed_text(b, args) for _, b in ds.docs], args.batch, deadline,
+                       "documents")
     info["embed_docs_s"] = time.perf_counter() - t0
     cur.execute("DROP TABLE IF EXISTS %s" % table)
     cur.execute("CREATE TABLE %s (id text, body text, emb vector(512))" % table)
@@ -261,7 +266,8 @@ def add_queries(cur, sd, ds, qids, args, info, deadline):
     stats = (info.get("index") or {}).get("index_stats") or [{}]
     info["N_index_stats"] = stats[0].get("documents")
     t0 = time.perf_counter()
-    qembs = embed_texts(cur, [ds.queries[q] for q in qids], args.batch, deadline, "queries")
+    qembs = embed_texts(cur, [_embed_text(ds.queries[q], args) for q in qids], args.batch,
+                        deadline, "queries")
     info["embed_queries_s"] = time.perf_counter() - t0
     cur.execute("SELECT t FROM unnest(%%s::text[]) WITH ORDINALITY u(q, i), "
                 "LATERAL (SELECT %s AS t) x ORDER BY i" % (expr % "u.q"),
@@ -373,6 +379,10 @@ def register(subparsers):
     p.add_argument("--time-limit", type=float, default=900,
                    help="seconds per set for embedding (skipped beyond; 0 = no limit)")
     p.add_argument("--max-queries", type=int, help="first N judged queries per set (smoke)")
+    p.add_argument("--embed-lowercase", action="store_true",
+                   help="sweep only, a diagnostic: embed the lower-cased texts (the default "
+                        "model is case-sensitive: upper-case text splits into many short "
+                        "pieces); the hybrid index embeds the text as stored")
     add_bm25_index_args(p, tie_break=False)
     add_cluster_args(p)
     p.set_defaults(func=cmd_hybrid)
@@ -404,6 +414,11 @@ def cmd_hybrid(args, results):
     if args.mode == "sweep" and args.select_on != "none" and args.select_on not in specs:
         out["failures"].append("--select-on %s is not among --sets" % args.select_on)
         return
+    if args.embed_lowercase and args.mode == "index":
+        out["failures"].append("--embed-lowercase is a sweep diagnostic (the index embeds the "
+                               "text as stored)")
+        return
+    out["embed_lowercase"] = args.embed_lowercase
     if args.select_on == "none" and args.weight is None and args.mode == "sweep":
         out["failures"].append("--select-on none needs --weight")
         return
@@ -644,8 +659,10 @@ def render(results, markdown=False):
         sel = out.get("selection", {})
         parts.append(
             "Hybrid fusion weight sweep (exact, numpy); extension %s; S = w * bm25 / bm25max(q) "
-            "+ (1 - w) * cos; ties by load order; RRF k = %d" % (out.get("extension_version"),
-                                                                out["rrf_k"]))
+            "+ (1 - w) * cos; ties by load order; RRF k = %d%s"
+            % (out.get("extension_version"), out["rrf_k"],
+               "; EMBEDDINGS OF THE LOWER-CASED TEXTS (diagnostic)"
+               if out.get("embed_lowercase") else ""))
         if sel:
             s = sel["bm25max"]
             parts.append("selected on %s by nDCG@10: best w %.2f (%.4f), plateau (within %.3f) "
@@ -692,7 +709,7 @@ def render(results, markdown=False):
                              "%.2e" % r["max_abs_distance_diff"] if op == "<=>" else "-",
                              "yes" if r["plan_uses_index"] else "NO"])
         parts.append(report.table(["set", "operator", "nDCG@10", "Recall@100",
-                                   "top-10 = exact", "overlap@10", "max |dist diff|",
+                                   "top-10 = exact", "overlap@10", "max dist diff",
                                    "index scan"], rows, markdown))
     for s in out["sets"]:
         c = s["check"]
