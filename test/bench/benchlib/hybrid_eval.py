@@ -541,7 +541,11 @@ def declared_weight(cur, index, args):
     """(weight or None, where from): --weight (SET retrieval.fusion_weight),
     else the GUC when it shows a weight >= 0, else the index option."""
     if args.weight is not None:
-        cur.execute("SET retrieval.fusion_weight = %s", (args.weight,))
+        try:
+            cur.execute("SET retrieval.fusion_weight = %s", (args.weight,))
+        except Exception as e:   # noqa: BLE001  (autocommit: the session stays usable)
+            raise EngineUnavailable("SET retrieval.fusion_weight failed: %s"
+                                    % str(e).strip().splitlines()[0])
     v = scalar(cur, "SELECT current_setting('retrieval.fusion_weight', true)")
     try:
         if v not in (None, "") and float(v) >= 0:
@@ -586,7 +590,12 @@ def run_index(conn, cur, groups, args, out):
             continue
         sd, per_spec, info = p
         table, index = info["table"], info["index"]["index"]
-        w, source = declared_weight(cur, index, args)
+        try:
+            w, source = declared_weight(cur, index, args)
+        except EngineUnavailable as e:
+            out["failures"].append("%s: %s" % (name, e))
+            log("ERROR: %s" % e)
+            continue
         some = [(q, ds.queries[q]) for _, (ds, qids, _) in per_spec.items() for q in qids][:5]
         w_inf, spread = inferred_weight(cur, sd, table, some)
         out["weight_inferred"], out["weight_inferred_spread"] = w_inf, spread
