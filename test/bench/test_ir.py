@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Unit tests of the BM25 benchmark harness's pure-Python parts: the IR
 metrics (benchlib.ir_metrics), the exact BM25 oracle
-(benchlib.bm25_reference) and the data-set loaders (benchlib.ir_datasets,
-skipped without ../shared/data).  Hand-computed expectations; no server.
+(benchlib.bm25_reference), the hybrid fusion arithmetic (benchlib.hybrid_eval:
+bm25max, ranking, RRF, weight selection) and the data-set loaders
+(benchlib.ir_datasets, skipped without ../shared/data).  Hand-computed
+expectations; no server.
 
     /usr/bin/python3 test/bench/test_ir.py [-v]
 """
@@ -17,6 +19,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchlib import bm25_reference as ref       # noqa: E402
+from benchlib import hybrid_eval as hy           # noqa: E402
 from benchlib import ir_datasets, ir_metrics     # noqa: E402
 from benchlib.paths import Skip                  # noqa: E402
 
@@ -163,6 +166,50 @@ class Reference(unittest.TestCase):
         self.assertEqual(ref.compare_top([("a", 3.0)], r)["kind"], "ranking")
         self.assertEqual(ref.compare_top([("a", None), ("b", 2.0), ("c", 2.0)], r)["kind"],
                          "scores")
+
+
+class Fusion(unittest.TestCase):
+    def test_bm25max_is_the_tf_limit(self):
+        docs = {1: ["a", "b"], 2: ["a"], 3: ["c", "c"], 4: []}
+        ix = ref.MemoryIndex(docs, count_empty=False)           # N = 3
+        idf_a, idf_b = math.log(1 + (3 - 2 + 0.5) / 2.5), math.log(1 + (3 - 1 + 0.5) / 1.5)
+        # distinct terms, times their query count; 'zzz' (df 0) adds nothing
+        self.assertAlmostEqual(hy.bm25max(["a", "b", "a", "zzz"], ix.df, ix.N, 1.2),
+                               2.2 * (2 * idf_a + idf_b), places=12)
+        self.assertEqual(hy.bm25max(["zzz"], ix.df, ix.N, 1.2), 0.0)
+        self.assertEqual(hy.bm25max([], ix.df, ix.N, 1.2), 0.0)
+        # the per-term contribution tends to idf * (k1 + 1) as tf grows (dl fixed)
+        c = ref.term_contrib(idf_a, 1e12, 5.0, 2.0)
+        self.assertAlmostEqual(c, 2.2 * idf_a, places=9)
+        # and every real score lies below it
+        for q in (["a"], ["a", "b"], ["c", "a", "c"]):
+            mx = hy.bm25max(q, ix.df, ix.N, 1.2)
+            self.assertTrue(all(v < mx for v in ix.score(q).values()))
+
+    def test_fused_scores(self):
+        b, c = hy.np.array([2.0, 0.0, 1.0]), hy.np.array([0.5, 1.0, -1.0])
+        self.assertEqual(list(hy.fused_scores(b, c, 0.5, 4.0)), [0.5, 0.5, -0.375])
+        self.assertEqual(list(hy.fused_scores(b, c, 0.5, 0.0)), [0.25, 0.5, -0.5])
+        self.assertEqual(list(hy.fused_scores(b, c, 1.0, 4.0)), [0.5, 0.0, 0.25])
+
+    def test_rank_ties_by_row_and_mask(self):
+        s = hy.np.array([1.0, 3.0, 1.0, 3.0, 0.0])
+        self.assertEqual(list(hy.rank(s)), [1, 3, 0, 2, 4])
+        self.assertEqual(list(hy.rank(s, 2)), [1, 3])
+        self.assertEqual(list(hy.rank(s, mask=s > 0)), [1, 3, 0, 2])
+
+    def test_rrf(self):
+        r = hy.rrf_scores([hy.np.array([2, 0]), hy.np.array([0, 1, 2])], 3, k=60)
+        self.assertAlmostEqual(r[0], 1 / 62 + 1 / 61)
+        self.assertAlmostEqual(r[1], 1 / 62)
+        self.assertAlmostEqual(r[2], 1 / 61 + 1 / 63)
+
+    def test_select_weight(self):
+        curve = {0.0: 0.50, 0.1: 0.60, 0.2: 0.648, 0.25: 0.650, 0.3: 0.649, 0.4: 0.62}
+        chosen, best, plateau = hy.select_weight(curve, 0.005)
+        self.assertEqual((chosen, best, plateau), (0.3, 0.25, (0.2, 0.3)))
+        self.assertEqual(hy.select_weight(curve, 0.0)[0], 0.25)
+        self.assertEqual(hy.weight_grid(0.25), [0.0, 0.25, 0.5, 0.75, 1.0])
 
 
 class Datasets(unittest.TestCase):
