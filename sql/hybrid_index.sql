@@ -70,7 +70,7 @@ SELECT id FROM passages ORDER BY body <=> 'football goal' LIMIT 1;
 -- Values: <~> is a cosine distance in [0, 2]; <=> = 1 - (w * bm25/max + (1 - w) * cos)
 SELECT bool_and(body <~> 'energy' BETWEEN 0 AND 2) AS cosine_range,
        bool_and(abs((body <=> 'energy') -
-                    (1 - (0.7 * (-(body <@> 'energy')) / max_bm25 + 0.3 * (1 - (body <~> 'energy'))))) < 1e-12)
+                    (1 - (0.8 * (-(body <@> 'energy')) / max_bm25 + 0.2 * (1 - (body <~> 'energy'))))) < 1e-12)
          AS fused_formula
 FROM passages,
      -- the supremum of BM25 for a one-term query: idf * (k1 + 1)

@@ -96,7 +96,7 @@ typedef struct RetrievalOptions
 #define RETRIEVAL_DEFAULT_B					0.75
 #define RETRIEVAL_DEFAULT_BUFFER_PAGES		32
 /* hybrid text index: chosen on SciFact's train queries (docs/benchmarks.md) */
-#define RETRIEVAL_DEFAULT_FUSION_WEIGHT		0.7
+#define RETRIEVAL_DEFAULT_FUSION_WEIGHT		0.8
 /* hybrid text index: ASCII letters lower-cased before embedding (docs/benchmarks.md) */
 #define RETRIEVAL_DEFAULT_EMBED_LOWERCASE	true
 
