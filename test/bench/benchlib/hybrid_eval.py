@@ -223,8 +223,12 @@ def embed_texts(cur, texts, batch, deadline=None, what="texts"):
     return out
 
 
+# ASCII letters only, as the index's embed_lowercase option does
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def _embed_text(text, args):
-    return text.lower() if args.embed_lowercase else text
+    return text.translate(_ASCII_LOWER) if args.embed_lowercase else text
 
 
 def load_set(conn, cur, name, ds, args, deadline):
@@ -341,6 +345,10 @@ def build_index(conn, cur, table, language, args):
            % (name, table, bm25_with_clause(language, args)))
     if getattr(args, "index_options", None):
         sql = sql[:-1] + ", " + args.index_options + ")"
+    if getattr(args, "mode", None) == "index":
+        # the hybrid index: the default model, lower-casing as the exact ranking does
+        sql = sql.replace("model = 'none', ", "")
+        sql = sql[:-1] + ", embed_lowercase = %s)" % ("on" if args.embed_lowercase else "off")
     try:
         b = timed_ddl(conn, cur, sql)
     except Exception as e:
@@ -383,9 +391,9 @@ def register(subparsers):
                    help="index mode: queries whose top-10 <=> distances are compared with "
                         "1 - S (each row is embedded again; default 20)")
     p.add_argument("--embed-lowercase", action="store_true",
-                   help="sweep only, a diagnostic: embed the lower-cased texts (the default "
-                        "model is case-sensitive: upper-case text splits into many short "
-                        "pieces); the hybrid index embeds the text as stored")
+                   help="embed the texts with ASCII letters lower-cased (the default model is "
+                        "case-sensitive: upper-case text splits into many short pieces); in "
+                        "index mode the index is built WITH (embed_lowercase = on), else off")
     add_bm25_index_args(p, tie_break=False)
     add_cluster_args(p)
     p.set_defaults(func=cmd_hybrid)
@@ -416,10 +424,6 @@ def cmd_hybrid(args, results):
         raise Skip("no data set found: " + "; ".join(out["skipped"]))
     if args.mode == "sweep" and args.select_on != "none" and args.select_on not in specs:
         out["failures"].append("--select-on %s is not among --sets" % args.select_on)
-        return
-    if args.embed_lowercase and args.mode == "index":
-        out["failures"].append("--embed-lowercase is a sweep diagnostic (the index embeds the "
-                               "text as stored)")
         return
     out["embed_lowercase"] = args.embed_lowercase
     if args.select_on == "none" and args.weight is None and args.mode == "sweep":
