@@ -26,8 +26,11 @@
 #  - every acknowledged tracker row is found through the index (+ all or
 #    nothing of the one in flight), each first by its own unique term;
 # the same after deletes + VACUUM (then index_stats counts exactly the
-# rows with terms) and after more writes + VACUUM.  Last, a hybrid CREATE
-# INDEX killed mid-build leaves no index behind.
+# rows with terms) and after more writes + VACUUM; the same after a crash
+# in the middle of a VACUUM's index phase (documents of deleted elements
+# are skipped) and after the next VACUUM (which removes them: exact
+# index_stats again).  Last, a hybrid CREATE INDEX killed mid-build leaves
+# no index behind.
 use strict;
 use warnings;
 
@@ -205,6 +208,36 @@ is( $node->safe_psql('postgres',
 		"SELECT documents = (" . rows_with_terms_sql('docs') . ") FROM retrieval.index_stats('docs_idx')"),
 	't', 'after more writes and VACUUM the index counts exactly the rows with terms');
 check_all('after more writes and a second VACUUM');
+
+# --- a crash during VACUUM ------------------------------------------------------------
+# hybrid_bulkdelete vacuums the graph, then removes the BM25 documents of
+# the dead elements; a crash in between leaves documents of deleted
+# elements, which scans must skip and the next VACUUM must remove.  Where
+# in the index phase the kill lands is not controlled.
+$node->safe_psql('postgres',
+	'INSERT INTO docs (body) SELECT rand_doc() FROM generate_series(1, 700); DELETE FROM docs WHERE id % 5 IN (1, 2); CHECKPOINT;');
+my ($vac_out, $vac_err) = ('', '');
+my $vac = IPC::Run::start(
+	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', 'VACUUM (INDEX_CLEANUP ON) docs' ],
+	'<', \undef, '>', \$vac_out, '2>', \$vac_err, IPC::Run::timeout(300));
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT count(*) FROM pg_stat_progress_vacuum WHERE relid = 'docs'::regclass AND phase = 'vacuuming indexes'", '1'),
+	'VACUUM is vacuuming the indexes');
+@killed = crash_node($node);
+$vac->finish;
+unlike($vac_out, qr/VACUUM/, 'VACUUM did not complete');
+ok(wait_gone(@killed), 'killed server processes are gone (VACUUM)');
+$node->start;
+note 'after the crash during VACUUM: documents ' . $node->safe_psql('postgres',
+	"SELECT documents FROM retrieval.index_stats('docs_idx')") . ', rows with terms '
+  . $node->safe_psql('postgres', rows_with_terms_sql('docs'));
+check_all('after a crash during VACUUM');
+$node->safe_psql('postgres', 'VACUUM (FREEZE, INDEX_CLEANUP ON) docs');
+is( $node->safe_psql('postgres',
+		"SELECT documents = (" . rows_with_terms_sql('docs') . ") FROM retrieval.index_stats('docs_idx')"),
+	't', 'the VACUUM after the crashed one leaves the index counting exactly the rows with terms');
+check_all('after the VACUUM following the crashed one');
 
 # --- a crash during a hybrid CREATE INDEX ------------------------------------------
 $node->safe_psql('postgres',
