@@ -146,13 +146,16 @@ BEGIN
   IF op NOT IN ('<@>', '<~>', '<=>') THEN
     RAISE EXCEPTION 'unknown operator %', op;
   END IF;
+  -- every setting both ways: SET LOCAL lasts to the end of the transaction,
+  -- which may call this function again
   SET LOCAL enable_bitmapscan = off;
   IF use_index THEN
-    SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off;
-    SET LOCAL enable_incremental_sort = off;
+    SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on;
+    SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off;
     sql := format('SELECT id, body %1$s %2$L AS d FROM %3$s ORDER BY body %1$s %2$L', op, bq, tbl);
   ELSE
-    SET LOCAL enable_indexscan = off;
+    SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+    SET LOCAL enable_sort = on; SET LOCAL enable_incremental_sort = on;
     sql := format('SELECT id, d FROM (SELECT id, body %1$s %2$L AS d FROM %3$s WHERE body IS NOT NULL) s %4$s ORDER BY d, id',
                   op, bq, tbl, CASE WHEN op = '<@>' THEN 'WHERE d < 0' ELSE '' END);
   END IF;
