@@ -8,6 +8,13 @@
 # bm25_ranking_functions_sql(), bm25_check_rankings($node, \@queries, $when):
 #   the BM25 tests' comparison of full index-scan rankings with sequential
 #   scans over a table docs (id, body).
+# hybrid_ranking_functions_sql(), hybrid_check_rankings($node, %args): the
+#   hybrid index tests' comparison of index-scan rankings (<@>, <~>, <=>)
+#   with sequential scans, top-N or whole, ties put in id order.
+# same_ranking($node, $name, $index_sql, $seq_sql): one test, the two
+#   rankings are equal and not empty (both queries return one text value).
+# rows_with_terms_sql($table): the number of rows a text index on
+#   $table.body counts as documents (the body has at least one term).
 package RetrievalTest;
 
 use strict;
@@ -18,7 +25,8 @@ use PostgreSQL::Test::Utils qw(slurp_file);
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql bm25_check_rankings);
+our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql bm25_check_rankings
+  hybrid_ranking_functions_sql hybrid_check_rankings same_ranking rows_with_terms_sql);
 
 sub crash_node
 {
@@ -76,6 +84,26 @@ SQL
 }
 
 
+# One test: the ranking through the index equals the sequential scan's and
+# is not empty; on failure, the start of both.
+sub same_ranking
+{
+	my ($node, $name, $index_sql, $seq_sql) = @_;
+	my $idx = $node->safe_psql('postgres', $index_sql);
+	my $seq = $node->safe_psql('postgres', $seq_sql);
+	my $ok = ok($idx eq $seq && length($idx) > 0, $name);
+	if (!$ok)
+	{
+		my @i = split / /, $idx;
+		my @s = split / /, $seq;
+		my $first = 0;
+		$first++ while $first < @i && $first < @s && $i[$first] eq $s[$first];
+		diag "first difference at rank " . ($first + 1) . " (index " . scalar(@i) . " rows, seq " . scalar(@s) . " rows)\n"
+		  . "index: " . substr($idx, 0, 600) . "\nseq:   " . substr($seq, 0, 600);
+	}
+	return $ok;
+}
+
 # For each query, one test: the whole ranking through the index equals the
 # sequential scan's (functions from bm25_ranking_functions_sql) and is not
 # empty.
@@ -84,11 +112,101 @@ sub bm25_check_rankings
 	my ($node, $queries, $when) = @_;
 	for my $q (@$queries)
 	{
-		my $idx = $node->safe_psql('postgres', "SELECT idx_list('$q')");
-		my $seq = $node->safe_psql('postgres', "SELECT seq_list('$q')");
-		ok($idx eq $seq && length($idx) > 0, "'$q': full index scan = sequential scan (rows, scores, order) $when")
-		  or diag "index: " . substr($idx, 0, 400) . "\nseq:   " . substr($seq, 0, 400);
+		same_ranking($node, "'$q': full index scan = sequential scan (rows, scores, order) $when",
+			"SELECT idx_list('$q')", "SELECT seq_list('$q')");
 	}
+}
+
+
+# SQL creating hybrid_ranking(tbl, idx, op, q, use_index, n): the ranking of
+# table tbl (id, body) by "body op q" as "id:value ...", through the index
+# idx (use_index) or through a sequential scan sorted by the value.  The
+# query is bound to idx (retrieval.bm25_query), as the bare operator is
+# bound by the planner outside PL/pgSQL.  The first n rows, extended to the
+# end of the last group of equal values (all rows when n is NULL); within a
+# group of equal values the rows are put in id order (the index breaks ties
+# by TID, and for <@> by the TID of the row's graph element, which a
+# sequential scan cannot know).  Apart from that the index's own order is
+# kept, so a row out of order shows.  Rows: for <@> those with a score
+# (the index has only those), for <~> and <=> every non-NULL row.
+sub hybrid_ranking_functions_sql
+{
+	return <<'SQL';
+CREATE FUNCTION hybrid_ranking(tbl regclass, idx regclass, op text, q text, use_index bool, n int DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+  bq text := retrieval.bm25_query(q, idx);
+  r record;
+  result text[] := '{}';
+  grp int[] := '{}';
+  last float8;
+  cnt int := 0;
+  sql text;
+BEGIN
+  IF op NOT IN ('<@>', '<~>', '<=>') THEN
+    RAISE EXCEPTION 'unknown operator %', op;
+  END IF;
+  -- every setting both ways: SET LOCAL lasts to the end of the transaction,
+  -- which may call this function again
+  SET LOCAL enable_bitmapscan = off;
+  IF use_index THEN
+    SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = on;
+    SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off;
+    sql := format('SELECT id, body %1$s %2$L AS d FROM %3$s ORDER BY body %1$s %2$L', op, bq, tbl);
+  ELSE
+    SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
+    SET LOCAL enable_sort = on; SET LOCAL enable_incremental_sort = on;
+    sql := format('SELECT id, d FROM (SELECT id, body %1$s %2$L AS d FROM %3$s WHERE body IS NOT NULL) s %4$s ORDER BY d, id',
+                  op, bq, tbl, CASE WHEN op = '<@>' THEN 'WHERE d < 0' ELSE '' END);
+  END IF;
+  FOR r IN EXECUTE sql LOOP
+    IF cnt > 0 AND r.d IS DISTINCT FROM last THEN
+      result := result || ARRAY(SELECT g || ':' || last FROM unnest(grp) g ORDER BY g);
+      grp := '{}';
+      EXIT WHEN n IS NOT NULL AND cnt >= n;
+    END IF;
+    grp := grp || r.id::int;
+    last := r.d;
+    cnt := cnt + 1;
+  END LOOP;
+  result := result || ARRAY(SELECT g || ':' || last FROM unnest(grp) g ORDER BY g);
+  RETURN array_to_string(result, ' ');
+END $$;
+SQL
+}
+
+
+# hybrid_check_rankings($node, table => 'docs', index => 'docs_idx',
+#   queries => [...], ops => ['<@>', '<~>', '<=>'], n => 20 (undef: all rows),
+#   settings => 'SET ...;' (both scans), when => '...'): for each operator
+# and query one test, index ranking = sequential scan ranking.
+sub hybrid_check_rankings
+{
+	my ($node, %a) = @_;
+	my $t = $a{table} // 'docs';
+	my $i = $a{index} // 'docs_idx';
+	my $n = defined $a{n} ? $a{n} : 'NULL';
+	my $set = $a{settings} // '';
+	my $top = defined $a{n} ? "top-$a{n}" : 'full';
+	for my $op (@{ $a{ops} // [ '<@>', '<~>', '<=>' ] })
+	{
+		for my $q (@{ $a{queries} })
+		{
+			(my $ql = $q) =~ s/'/''/g;
+			same_ranking($node, "$t $op '$q': $top index scan = sequential scan (ids, values, order) $a{when}",
+				"$set SELECT hybrid_ranking('$t', '$i', '$op', '$ql', true, $n)",
+				"$set SELECT hybrid_ranking('$t', '$i', '$op', '$ql', false, $n)");
+		}
+	}
+}
+
+
+# The number of rows of $table that a text index on body (default language
+# and tokenizer) holds as BM25 documents: those with at least one term.
+sub rows_with_terms_sql
+{
+	my ($table) = @_;
+	return "SELECT count(*) FROM $table WHERE cardinality(retrieval.tokenize(body)) > 0";
 }
 
 1;
