@@ -10,6 +10,7 @@
     /usr/bin/python3 test/bench/bench.py bm25-speed [...] BM25 vs GIN/RUM on en-985k: build, latency
     /usr/bin/python3 test/bench/bench.py bm25-write [...] BM25 vs GIN: INSERT throughput (pgbench)
     /usr/bin/python3 test/bench/bench.py hybrid-eval [...] hybrid ranking: fusion weight, <@> <~> <=>
+    /usr/bin/python3 test/bench/bench.py hybrid-speed [...] hybrid index on en-985k: build, <@>/<=>/<~> latency
     /usr/bin/python3 test/bench/bench.py <cmd> --help
 
 Needs Debian's python3 with python3-numpy and python3-psycopg2, the
@@ -28,13 +29,13 @@ import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import bm25, bm25_speed, embed, hnsw, hybrid_eval, report, vector   # noqa: E402
+from benchlib import bm25, bm25_speed, embed, hnsw, hybrid_eval, hybrid_speed, report, vector   # noqa: E402
 from benchlib.cluster import install_signal_handlers  # noqa: E402
 from benchlib.paths import Skip              # noqa: E402
 from benchlib.timing import MachineBusy      # noqa: E402
 
 # Benchmark modules: each adds its subcommands and renders its results.
-MODULES = [vector, embed, hnsw, bm25, bm25_speed, hybrid_eval]
+MODULES = [vector, embed, hnsw, bm25, bm25_speed, hybrid_eval, hybrid_speed]
 
 
 def main(argv=None):

@@ -280,27 +280,53 @@ def latency(cl, table, engines, queries, args, out):
         if index_name(e, table) not in used:
             out["failures"].append("%s: the plan does not use %s (uses %s)"
                                    % (e, index_name(e, table), used or "no index"))
-    for e in engines:                                  # warm-up, untimed
-        for q in queries[:: max(1, len(queries) // max(1, args.warmup))][:args.warmup]:
-            if e == "retrieval" or q["tsq"] is not None:
-                curs[e].execute(sqls[e], _params(e, q))
+    params = lambda e, q: (_params(e, q) if e == "retrieval" or q["tsq"] is not None
+                           else None)
+    warm_up(engines, curs, sqls, queries, args.warmup, params)
+    per_run, answers, out["latency"] = run_interleaved(
+        engines, curs, clocks, sqls, queries, args.runs, args.quiet_wait, params)
+    out["per_run"] = per_run
+    out["answers"] = answers
+    for c in conns.values():
+        c.close()
+
+
+def warm_up(names, curs, sqls, queries, n, params):
+    """Untimed: n queries spread over the list, under every name."""
+    for e in names:
+        for q in queries[:: max(1, len(queries) // max(1, n))][:n]:
+            p = params(e, q)
+            if p is not None:
+                curs[e].execute(sqls[e], p)
                 curs[e].fetchall()
+
+
+def run_interleaved(names, curs, clocks, sqls, queries, runs, quiet_wait, params):
+    """Time every query under every name (one connection each: curs, clocks
+    and sqls keyed by name), query by query, the order of the names
+    rotating per query; `runs` timed passes.  params(name, q) gives the
+    query's parameters, or None when there is nothing to search (counted as
+    0 ms, no rows).  Returns (per-pass statistics, the first pass's answers
+    {name: {qid: [first column of each row]}}, per name the medians over the
+    passes of each pass's median and p95, wall and CPU, per query length
+    and over all, and busy CPUs)."""
     per_run = []
-    answers = {e: {} for e in engines}
-    for r in range(args.runs):
-        waited = wait_for_quiet(args.quiet_wait)
-        busy = {e: BusyAccumulator() for e in engines}
-        t = {e: {"wall": [], "cpu": [], "len": []} for e in engines}
-        log("timed pass %d/%d: %d queries x %d engines, interleaved"
-            % (r + 1, args.runs, len(queries), len(engines)))
+    answers = {e: {} for e in names}
+    for r in range(runs):
+        waited = wait_for_quiet(quiet_wait)
+        busy = {e: BusyAccumulator() for e in names}
+        t = {e: {"wall": [], "cpu": [], "len": []} for e in names}
+        log("timed pass %d/%d: %d queries x %d, interleaved" % (r + 1, runs, len(queries),
+                                                                 len(names)))
         for i, q in enumerate(queries):
-            order = engines[i % len(engines):] + engines[:i % len(engines)]
+            order = names[i % len(names):] + names[:i % len(names)]
             for e in order:
-                if e != "retrieval" and q["tsq"] is None:
-                    rows, w, c = [], 0.0, 0.0     # no lexeme: nothing to search
+                p = params(e, q)
+                if p is None:
+                    rows, w, c = [], 0.0, 0.0     # nothing to search
                 else:
                     busy[e].start()
-                    rows, w, c = clocks[e].run(curs[e], sqls[e], _params(e, q))
+                    rows, w, c = clocks[e].run(curs[e], sqls[e], p)
                     busy[e].stop()
                 t[e]["wall"].append(w)
                 t[e]["cpu"].append(c)
@@ -308,7 +334,7 @@ def latency(cl, table, engines, queries, args, out):
                 if r == 0:
                     answers[e][q["qid"]] = [x[0] for x in rows]
         run = {"quiet_wait_s": waited}
-        for e in engines:
+        for e in names:
             lens = np.array(t[e]["len"])
             st = {"all": {"wall": summarize(t[e]["wall"]), "cpu": summarize(t[e]["cpu"])},
                   "busy_cores": busy[e].cores()}
@@ -319,10 +345,8 @@ def latency(cl, table, engines, queries, args, out):
                              "cpu": summarize(np.array(t[e]["cpu"], dtype=float)[sel])}
             run[e] = st
         per_run.append(run)
-    out["per_run"] = per_run
-    out["answers"] = answers
-    out["latency"] = {}
-    for e in engines:
+    latency = {}
+    for e in names:
         agg = {}
         for key in ["all"] + list(LENGTHS):
             if key not in per_run[0][e]:
@@ -333,9 +357,8 @@ def latency(cl, table, engines, queries, args, out):
                     vals = [pr[e][key][kind][stat] for pr in per_run if pr[e][key][kind]]
                     agg[key]["%s_%s" % (kind, stat)] = float(np.median(vals)) if vals else None
         agg["busy_cores"] = float(np.median([pr[e]["busy_cores"] or 0 for pr in per_run]))
-        out["latency"][e] = agg
-    for c in conns.values():
-        c.close()
+        latency[e] = agg
+    return per_run, answers, latency
 
 
 def ensure_terms_table(conn, cur, table, expr, out):
