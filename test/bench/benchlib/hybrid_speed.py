@@ -106,8 +106,9 @@ def _progress_logger(cl, dbname, stop):
 def build_hybrid(cl, conn, cur, table, workers, args):
     name = table + "_hybrid"
     cur.execute("DROP INDEX IF EXISTS %s" % name)
+    # the hybrid index: the default model (bm25_with_clause asks for BM25 only)
     sql = "CREATE INDEX %s ON %s USING retrieval (body) %s" % (
-        name, table, bm25_with_clause("english", args))
+        name, table, bm25_with_clause("english", args).replace("model = 'none', ", ""))
     cur.execute("SET max_parallel_maintenance_workers = %d" % workers)
     cur.execute("SET min_parallel_table_scan_size = 0")
     cur.execute("SET client_min_messages = debug1")   # the parallel build's "launched" line
