@@ -61,17 +61,18 @@ COMMENT ON FUNCTION retrieval.index_stats(regclass) IS 'documents, segments, ter
 -- query, made by the model of the left operand's index.  text <=> text: the
 -- fused distance 1 - (w * BM25 / max BM25 of the query + (1 - w) * cosine
 -- similarity); equal to <@> on an index without embeddings.  Both embed
--- the row per call (hence the cost); the index stores the embeddings.
+-- the row per call (hence the cost: ~1000 units, see src/fusion/hybrid_cost.c);
+-- the index stores the embeddings.
 CREATE FUNCTION @extschema@.text_semantic_distance(text, text) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'retrieval_text_semantic_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE
-	COST 10000 SUPPORT @extschema@.bm25_distance_support;
+	COST 400000 SUPPORT @extschema@.bm25_distance_support;
 CREATE OPERATOR @extschema@.<~> (
 	LEFTARG = text, RIGHTARG = text, PROCEDURE = @extschema@.text_semantic_distance
 );
 COMMENT ON OPERATOR @extschema@.<~> (text, text) IS 'cosine distance between the embeddings of the texts (the index''s model)';
 CREATE FUNCTION @extschema@.text_fused_distance(text, text) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'retrieval_text_fused_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE
-	COST 10000 SUPPORT @extschema@.bm25_distance_support;
+	COST 400000 SUPPORT @extschema@.bm25_distance_support;
 CREATE OPERATOR @extschema@.<=> (
 	LEFTARG = text, RIGHTARG = text, PROCEDURE = @extschema@.text_fused_distance
 );
