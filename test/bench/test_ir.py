@@ -211,6 +211,26 @@ class Fusion(unittest.TestCase):
         self.assertEqual(hy.select_weight(curve, 0.0)[0], 0.25)
         self.assertEqual(hy.weight_grid(0.25), [0.0, 0.25, 0.5, 0.75, 1.0])
 
+    def test_windows(self):
+        text = "Aa bb. Cc dd ee ff gg. Hh ii."
+        nt = {w: 2 for w in text.split()}
+        # 18 tokens, at most 8 a window -> 3 windows near 6 tokens each
+        self.assertEqual(hy.token_windows(text.split(), nt, 8),
+                         ["Aa bb. Cc", "dd ee ff", "gg. Hh ii."])
+        self.assertEqual(hy.token_windows([], nt, 8), [])
+        # whole sentences; the 10-token one split by words
+        self.assertEqual(hy.sentence_windows(text, nt, 8),
+                         ["Aa bb.", "Cc dd ee", "ff gg.", "Hh ii."])
+        self.assertEqual(hy.sentence_windows(text, nt, 20), [text])
+        self.assertEqual(hy.doc_units("title", "x y", "", nt, 8), ["x y"])
+        self.assertRaises(ValueError, hy.parse_doc_embeddings, "first,nope")
+
+    def test_max_over_windows(self):
+        E = hy.np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+        sd = hy.SetData(["a", "b"], E, starts=hy.np.array([0, 2]))
+        sd.q["q"] = {"emb": hy.np.array([0.0, 1.0])}
+        self.assertEqual(list(sd.cos("q")), [1.0, 0.8])
+
 
 class Datasets(unittest.TestCase):
     def _load(self, name, **kw):

@@ -53,6 +53,8 @@ ir_datasets, metrics ir_metrics, the BM25 oracle bm25_reference, tables /
 index options / cluster reuse bm25, cluster lifecycle cluster, tables report.
 """
 import math
+import os
+import re
 import time
 from collections import Counter
 
@@ -63,6 +65,7 @@ from .bm25 import (EngineUnavailable, add_bm25_index_args, add_cluster_args,
                    bm25_with_clause, copy_rows, index_stats, make_cluster, oracle_params,
                    open_database, probe_bm25, scalar, terms_sql, timed_ddl)
 from .bm25_reference import MemoryIndex
+from .data import read_jsonl
 from .ir_datasets import load_judged
 from .ir_metrics import evaluate
 from .paths import Skip, log
@@ -147,16 +150,18 @@ class SetData:
     per query its embedding, BM25 scores of every document (0 = no query
     term) and bm25max."""
 
-    def __init__(self, ids, emb):
+    def __init__(self, ids, emb, starts=None):
         self.ids = ids
         self.row = {d: i for i, d in enumerate(ids)}
-        self.E = emb
+        self.E = emb        # docs x 512, or units x 512 when starts is given
+        self.starts = starts  # first unit row of each document (cos = its best unit's)
         self.q = {}         # qid -> dict(emb, bm25 (n,), bm25max, terms)
 
     def cos(self, qid):
         q = self.q[qid]
         if "cos" not in q:
-            q["cos"] = self.E @ q["emb"]
+            c = self.E @ q["emb"]
+            q["cos"] = c if self.starts is None else np.maximum.reduceat(c, self.starts)
         return q["cos"]
 
     def rankings(self, qid, w, norm="bm25max"):
@@ -185,10 +190,10 @@ def metrics_of(run, qrels):
     return {"nDCG@10": m["nDCG@10"], "Recall@100": m["Recall@100"], "MRR@10": m["MRR@10"]}
 
 
-def sweep_set(sd, qids, qrels, grid):
-    """{norm: {w: metrics}} over the grid for both normalisations."""
+def sweep_set(sd, qids, qrels, grid, norms=("bm25max", "top1")):
+    """{norm: {w: metrics}} over the grid for the normalisations."""
     out = {}
-    for norm in ("bm25max", "top1"):
+    for norm in norms:
         out[norm] = {w: metrics_of(sd.run_of(qids, lambda q: sd.rankings(q, w, norm)), qrels)
                      for w in grid}
     return out
@@ -361,6 +366,164 @@ def build_index(conn, cur, table, language, args):
 
 
 # ----------------------------------------------------------------------------
+# document embeddings other than embed(body) (--doc-embedding, sweep only)
+# ----------------------------------------------------------------------------
+DOC_EMBEDDINGS = {
+    # name: (what is embedded per document, how the unit vectors make its score)
+    "first": ("embed(body): the model reads the first 128 tokens", "one vector"),
+    "title": ("embed(title) (body when the title is empty)", "one vector"),
+    "chunks-mean": ("consecutive windows of body, each at most --chunk-tokens model tokens",
+                    "mean of the unit vectors, re-normalised"),
+    "chunks-max": ("the same windows", "cos = the best window's cos (several vectors per row)"),
+    "sents-mean": ("whole sentences of body grouped into windows of at most --chunk-tokens "
+                   "tokens (a longer sentence is split by words)",
+                   "mean of the unit vectors, re-normalised"),
+    "sents-max": ("the same sentence windows", "cos = the best window's cos"),
+    "title-chunks-mean": ("embed(title) and the chunks-mean windows",
+                          "mean of the title's and the windows' unit vectors, re-normalised"),
+}
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def parse_doc_embeddings(spec):
+    out = [v.strip() for v in spec.split(",") if v.strip()]
+    bad = [v for v in out if v not in DOC_EMBEDDINGS]
+    if bad or not out:
+        raise ValueError("--doc-embedding: unknown %s (known: %s)"
+                         % (", ".join(bad) or "(empty)", ", ".join(DOC_EMBEDDINGS)))
+    return out
+
+
+def word_tokens(cur, texts):
+    """{word: number of model tokens} for every whitespace-separated word of
+    texts.  The tokenizer never lets a piece cross a U+2581 (= space)
+    position, so a text's tokens are the sum of its words' (up to runs of
+    unknown characters merged across a space, which the windows' exact
+    count below reports)."""
+    words = sorted({w for t in texts for w in t.split()})
+    cur.execute("SELECT cardinality(retrieval.model_tokens(w)) FROM unnest(%s::text[]) "
+                "WITH ORDINALITY u(w, i) ORDER BY i", (words,))
+    return dict(zip(words, (r[0] for r in cur.fetchall())))
+
+
+def token_windows(words, ntok, limit):
+    """Consecutive windows of `words` (list) of at most `limit` tokens each
+    (a single longer word is a window of its own), as few as possible and
+    of near-equal token counts: n = ceil(total / limit) target sizes."""
+    total = sum(ntok[w] for w in words)
+    if not words:
+        return []
+    n = max(1, -(-total // limit))
+    target = total / n
+    out, cur, size = [], [], 0
+    for w in words:
+        t = ntok[w]
+        if cur and (size + t > limit or size >= target):
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(w)
+        size += t
+    out.append(cur)
+    return [" ".join(c) for c in out]
+
+
+def sentence_windows(text, ntok, limit):
+    """Whole sentences packed greedily into windows of at most `limit`
+    tokens; a sentence longer than that is split by token_windows."""
+    out, cur, size = [], [], 0
+    for sent in _SENT_END.split(text):
+        words = sent.split()
+        t = sum(ntok[w] for w in words)
+        if t > limit:
+            if cur:
+                out.append(" ".join(cur))
+                cur, size = [], 0
+            out.extend(token_windows(words, ntok, limit))
+            continue
+        if cur and size + t > limit:
+            out.append(" ".join(cur))
+            cur, size = [], 0
+        cur.extend(words)
+        size += t
+    if cur:
+        out.append(" ".join(cur))
+    return out
+
+
+def doc_units(variant, body, title, ntok, limit):
+    if variant == "first":
+        return [body]
+    if variant == "title":
+        return [title or body]
+    if variant in ("chunks-mean", "chunks-max"):
+        return token_windows(body.split(), ntok, limit) or [body]
+    if variant in ("sents-mean", "sents-max"):
+        return sentence_windows(body, ntok, limit) or [body]
+    if variant == "title-chunks-mean":
+        return [title or body] + (token_windows(body.split(), ntok, limit) or [body])
+    raise ValueError(variant)
+
+
+def read_titles(ds):
+    """{doc id: title} from the set's corpus.jsonl ('' when absent)."""
+    return {str(d["_id"]): (d.get("title") or "").strip()
+            for d in read_jsonl(os.path.join(ds.path, "corpus.jsonl"))}
+
+
+def variant_sets(cur, sd, ds, variants, args, cache):
+    """{variant: (SetData, cost dict)}.  cache: {text: unit vector}, shared
+    by the variants (chunks-mean and chunks-max embed the same windows);
+    seeded with the bodies' embeddings of the table (= first)."""
+    for (_, body), e in zip(ds.docs, sd.E):
+        cache.setdefault(_embed_text(body, args), e)
+    titles = read_titles(ds)
+    bodies = [b for _, b in ds.docs]
+    ntok = word_tokens(cur, bodies + [titles.get(d, "") for d, _ in ds.docs]) \
+        if any(v != "first" for v in variants) else {}
+    out = {}
+    for v in variants:
+        units, starts = [], []
+        for d, b in ds.docs:
+            starts.append(len(units))
+            units.extend(doc_units(v, b, titles.get(d, ""), ntok, args.chunk_tokens))
+        texts = [_embed_text(u, args) for u in units]
+        todo = sorted({t for t in texts if t not in cache})
+        t0 = time.perf_counter()
+        if todo:
+            log("  %s: embedding %d new texts (%d units)" % (v, len(todo), len(texts)))
+            for t, (_, e) in zip(todo, embed_texts(cur, todo, args.batch, None, v + " units")):
+                cache[t] = e
+        secs = time.perf_counter() - t0
+        cur.execute("SELECT cardinality(retrieval.model_tokens(t)) FROM unnest(%s::text[]) "
+                    "WITH ORDINALITY u(t, i) ORDER BY i", (texts,))
+        ntoks = np.array([r[0] for r in cur.fetchall()])
+        U = np.vstack([cache[t] for t in texts])
+        starts = np.array(starts)
+        mode = DOC_EMBEDDINGS[v][1]
+        if mode.startswith("mean"):
+            M = np.add.reduceat(U, starts, axis=0)
+            M /= np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
+            vs = SetData(sd.ids, M)
+        elif mode.startswith("cos = the best"):
+            vs = SetData(sd.ids, U, starts)
+        else:
+            vs = SetData(sd.ids, U)
+        vs.q = {q: {k: x for k, x in r.items() if k != "cos"} for q, r in sd.q.items()}
+        out[v] = (vs, {"forward_passes": len(texts), "docs": len(ds.docs),
+                       "tokens_read": int(np.minimum(ntoks, 128).sum()),
+                       "units_over_128_tokens": int((ntoks > 128).sum()),
+                       "mean_units_per_doc": len(texts) / len(ds.docs),
+                       "embed_s_new_texts": secs, "new_texts": len(todo)})
+    base = out.get("first", (None, {"forward_passes": len(ds.docs),
+                                    "tokens_read": None}))[1]
+    for v, (_, c) in out.items():
+        c["passes_vs_first"] = c["forward_passes"] / len(ds.docs)
+        if base.get("tokens_read"):
+            c["tokens_vs_first"] = c["tokens_read"] / base["tokens_read"]
+    return out
+
+
+# ----------------------------------------------------------------------------
 # the subcommand
 # ----------------------------------------------------------------------------
 def register(subparsers):
@@ -394,6 +557,13 @@ def register(subparsers):
                    help="embed the texts with ASCII letters lower-cased (the default model is "
                         "case-sensitive: upper-case text splits into many short pieces); in "
                         "index mode the index is built WITH (embed_lowercase = on), else off")
+    p.add_argument("--doc-embedding", default="first", metavar="LIST",
+                   help="sweep only: comma-separated document embeddings to compare, each "
+                        "swept and selected on its own (the first listed fills the usual "
+                        "tables): %s (default %%(default)s)" % ", ".join(DOC_EMBEDDINGS))
+    p.add_argument("--chunk-tokens", type=int, default=128,
+                   help="model tokens per window of the chunks/sents variants (128 = the "
+                        "model's input; default %(default)s)")
     add_bm25_index_args(p, tie_break=False)
     add_cluster_args(p)
     p.set_defaults(func=cmd_hybrid)
@@ -424,6 +594,15 @@ def cmd_hybrid(args, results):
         raise Skip("no data set found: " + "; ".join(out["skipped"]))
     if args.mode == "sweep" and args.select_on != "none" and args.select_on not in specs:
         out["failures"].append("--select-on %s is not among --sets" % args.select_on)
+        return
+    try:
+        parse_doc_embeddings(args.doc_embedding)
+    except ValueError as e:
+        out["failures"].append(str(e))
+        return
+    if args.doc_embedding != "first" and args.mode == "index":
+        out["failures"].append("--doc-embedding is a sweep option (the index embeds the text "
+                               "as stored)")
         return
     out["embed_lowercase"] = args.embed_lowercase
     if args.select_on == "none" and args.weight is None and args.mode == "sweep":
@@ -456,24 +635,55 @@ def _set_record(spec, ds, qids, info):
 
 
 def run_sweep(conn, cur, groups, args, out):
-    coarse = weight_grid(args.step)
+    variants = parse_doc_embeddings(args.doc_embedding)
+    out["doc_embedding"] = variants
+    out["chunk_tokens"] = args.chunk_tokens
     prepared = []
     for name, specs in groups:
         p = prepare(conn, cur, name, specs, args, out)
         if p:
-            prepared.append(p)
+            sd, per_spec, info = p
+            if variants != ["first"]:
+                vsets = variant_sets(cur, sd, specs[0][1], variants, args, {})
+                info["doc_embedding_cost"] = {v: c for v, (_, c) in vsets.items()}
+            else:
+                vsets = {"first": (sd, None)}
+            prepared.append((vsets, per_spec, info))
         c = p[2]["check"] if p else {}
         if p and (c["max_rel_diff_vs_oracle"] > 1e-9 or c["rows_not_in_both"]
                   or c["N_differs_from_index_stats"] or c["scores_at_or_above_bm25max"]):
             out["failures"].append("%s: the index's BM25 does not match the N, df and idf "
                                    "bm25max is computed from: %s" % (name, c))
         cur.execute("DROP TABLE IF EXISTS %s" % _table_name(name))
+    if variants == ["first"]:
+        evaluate_sweep([(v["first"][0], ps, i) for v, ps, i in prepared], args, out)
+        return
+    out["doc_embeddings"] = {}
+    for k, v in enumerate(variants):
+        # the first variant listed fills the usual record; every one has its own
+        ov = out if k == 0 else {"sets": [], "failures": out["failures"],
+                                 "select_on": args.select_on}
+        log("-- document embedding %s" % v)
+        evaluate_sweep([(vs[v][0], ps, i) for vs, ps, i in prepared], args, ov,
+                       norms=("bm25max", "top1") if k == 0 else ("bm25max",))
+        out["doc_embeddings"][v] = {
+            "sets": [{key: r[key] for key in ("set", "bm25", "dense", "fused", "rrf",
+                                              "best_w_here", "sweep") if key in r}
+                     for r in ov["sets"]],
+            "selection": ov.get("selection"), "weight": ov.get("weight"),
+            "cost": {i["table"]: i["doc_embedding_cost"][v] for _, _, i in prepared}}
+
+
+def evaluate_sweep(prepared, args, out, norms=("bm25max", "top1")):
+    """prepared: [(SetData, per_spec, info)]; fills out's sets, selection
+    and weight (the default path, and each --doc-embedding variant)."""
+    coarse = weight_grid(args.step)
     evals = {}
     for sd, per_spec, info in prepared:
         for spec, (ds, qids, qrels) in per_spec.items():
             t0 = time.perf_counter()
             rec = _set_record(spec, ds, qids, info)
-            rec["sweep"] = sweep_set(sd, qids, qrels, coarse)
+            rec["sweep"] = sweep_set(sd, qids, qrels, coarse, norms)
             rec["bm25"] = metrics_of(sd.run_of(qids, sd.bm25_ranking), qrels)
             rec["dense"] = metrics_of(sd.run_of(qids, sd.dense_ranking), qrels)
             rec["rrf"] = metrics_of(sd.run_of(qids, sd.rrf_ranking), qrels)
@@ -487,7 +697,7 @@ def run_sweep(conn, cur, groups, args, out):
     sel = evals.get(args.select_on)
     if sel:
         sd, qids, qrels, rec = sel
-        for norm in ("bm25max", "top1"):
+        for norm in norms:
             curve = rec["sweep"][norm]
             best = max(curve, key=lambda w: curve[w]["nDCG@10"])
             if args.fine_step:
@@ -511,14 +721,15 @@ def run_sweep(conn, cur, groups, args, out):
                                % args.select_on)
         return
     w_report = args.weight if args.weight is not None else out["selection"]["bm25max"]["chosen"]
-    w_top1 = (args.weight if args.weight is not None or "selection" not in out
+    w_top1 = (args.weight if args.weight is not None or "top1" not in out.get("selection", {})
               else out["selection"]["top1"]["chosen"])
     out["weight"] = w_report
     out["weight_top1"] = w_top1
     for spec, (sd, qids, qrels, rec) in evals.items():
         rec["fused"] = metrics_of(sd.run_of(qids, lambda q: sd.rankings(q, w_report)), qrels)
-        rec["fused_top1"] = metrics_of(
-            sd.run_of(qids, lambda q: sd.rankings(q, w_top1, "top1")), qrels)
+        if "top1" in norms:
+            rec["fused_top1"] = metrics_of(
+                sd.run_of(qids, lambda q: sd.rankings(q, w_top1, "top1")), qrels)
         curve = rec["sweep"]["bm25max"]
         rec["best_w_here"] = max(curve, key=lambda w: curve[w]["nDCG@10"])
         rec["sweep"] = {norm: {"%.2f" % w: m for w, m in sorted(c.items())}
@@ -672,6 +883,35 @@ def _f(m, key="nDCG@10"):
     return "%.4f" % m[key] if m else "-"
 
 
+def render_doc_embeddings(out, markdown):
+    """One row per (--doc-embedding variant, set): dense, selected weight,
+    fused at it, and the embedding cost relative to first."""
+    rows = []
+    for v, r in out["doc_embeddings"].items():
+        sel = (r.get("selection") or {}).get("bm25max")
+        cost = next(iter(r["cost"].values()), {})
+        for s in r["sets"]:
+            here = s["sweep"]["bm25max"]["%.2f" % s["best_w_here"]]["nDCG@10"]
+            rows.append([v, s["set"], "%.2f" % cost.get("passes_vs_first", float("nan")),
+                         "%.2f" % cost.get("tokens_vs_first", float("nan")),
+                         _f(s["dense"]), _f(s["dense"], "Recall@100"),
+                         "%.2f (%.4f), %.2f-%.2f" % (sel["best"], sel["best_nDCG@10"],
+                                                    sel["plateau"][0], sel["plateau"][1])
+                         if sel else "-",
+                         "%.2f" % r["weight"] if r.get("weight") is not None else "-",
+                         _f(s.get("fused")), "%+.4f" % (s["fused"]["nDCG@10"] -
+                                                        s["bm25"]["nDCG@10"])
+                         if s.get("fused") else "-",
+                         _f(s.get("fused"), "Recall@100"),
+                         "%.2f (%.4f)" % (s["best_w_here"], here)])
+    return ("Document embeddings (--doc-embedding; windows of at most %s tokens); each variant's "
+            "w selected on %s\n\n" % (out.get("chunk_tokens"), out["select_on"])
+            + report.table(["doc embedding", "set", "passes / first", "tokens / first",
+                            "dense nDCG@10", "dense R@100", "selection: best w (nDCG@10), "
+                            "plateau", "chosen w", "fused nDCG@10", "fused - BM25",
+                            "fused R@100", "best w here"], rows, markdown))
+
+
 def render(results, markdown=False):
     out = results.get("hybrid_eval")
     if not out:
@@ -709,6 +949,8 @@ def render(results, markdown=False):
                          _f(s["bm25"], "Recall@100"), _f(s["dense"], "Recall@100"),
                          _f(s["fused"], "Recall@100"), _f(s["rrf"], "Recall@100")])
         parts.append(report.table(headers, rows, markdown))
+        if out.get("doc_embeddings"):
+            parts.append(render_doc_embeddings(out, markdown))
         for s in out["sets"]:
             if not s["set"].startswith("scifact"):
                 continue
