@@ -458,12 +458,19 @@ pull_semantic(IndexScanDesc scan, HybridScanOpaque so)
 				  c.node, bm25);
 }
 
-/* The best distance a row neither stream has returned yet can have. */
+/*
+ * The best distance a row neither stream has returned yet can have.  An
+ * exhausted graph stream proves nothing about the rows it did not reach:
+ * an element can be unreachable (many identical embeddings link only
+ * among themselves: the HNSW issue's open XXX), so from then on an unseen
+ * row is only bounded by BM25 (and a cosine distance of 0).  An exhausted
+ * BM25 stream does prove that unseen rows contain no query term.
+ */
 static float8
 threshold(HybridScanOpaque so)
 {
 	float8		b = so->b_exhausted ? 0.0 : so->b_last;
-	float		d = so->d_exhausted ? 2.0f : so->d_last;
+	float		d = so->d_exhausted ? 0.0f : so->d_last;
 
 	if (!so->has_qvec)
 		d = 1.0f;
