@@ -21,12 +21,14 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use IPC::Run;
 use PostgreSQL::Test::Utils qw(slurp_file);
 use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql bm25_check_rankings
-  hybrid_ranking_functions_sql hybrid_check_rankings same_ranking rows_with_terms_sql);
+  hybrid_ranking_functions_sql hybrid_check_rankings same_ranking rows_with_terms_sql
+	pgbench_start pgbench_finish);
 
 sub crash_node
 {
@@ -207,6 +209,38 @@ sub rows_with_terms_sql
 {
 	my ($table) = @_;
 	return "SELECT count(*) FROM $table WHERE cardinality(retrieval.tokenize(body)) > 0";
+}
+
+# A pgbench run in the background against $node: $clients clients for
+# $secs seconds over @scripts (file[@weight]), application_name $name.
+sub pgbench_start
+{
+	my ($node, $name, $clients, $secs, @scripts) = @_;
+	my %r = (out => '', err => '');
+	local $ENV{PGAPPNAME} = $name;
+	$r{h} = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', $clients, '-j', '1', '-T', $secs,
+			(map { ('-f', $_) } @scripts),
+			'-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'<', \undef, '>', \$r{out}, '2>', \$r{err},
+		IPC::Run::timeout(300));
+	return \%r;
+}
+
+# Wait for a pgbench_start() run; check it succeeded without failed
+# transactions or errors; return the number of transactions it processed.
+sub pgbench_finish
+{
+	my ($r, $name) = @_;
+	$r->{h}->finish;
+	is($r->{h}->result(0), 0, "$name: pgbench exited successfully");
+	like($r->{out}, qr/number of failed transactions: 0 /, "$name: no failed transactions");
+	unlike($r->{err}, qr/ERROR|aborted/, "$name: no errors");
+	diag "$name stdout:\n$r->{out}\nstderr:\n$r->{err}" if $r->{h}->result(0) != 0;
+	my ($n) = $r->{out} =~ /number of transactions actually processed: (\d+)/;
+	return $n // -1;
 }
 
 1;

@@ -27,6 +27,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use RetrievalTest;
 
 my $DIM = 16;
 
@@ -70,37 +71,9 @@ append_to_file("$dir/fresh.sql", q{
 INSERT INTO fresh (v) SELECT rand_vec() FROM generate_series(1, 5);
 });
 
-sub pgbench_start
-{
-	my ($name, $clients, $secs, @scripts) = @_;
-	my %r = (out => '', err => '');
-	local $ENV{PGAPPNAME} = $name;
-	$r{h} = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', $clients, '-j', '1', '-T', $secs,
-			(map { ('-f', $_) } @scripts),
-			'-h', $node->host, '-p', $node->port, 'postgres'
-		],
-		'<', \undef, '>', \$r{out}, '2>', \$r{err},
-		IPC::Run::timeout(300));
-	return \%r;
-}
-
-sub pgbench_finish
-{
-	my ($r, $name) = @_;
-	$r->{h}->finish;
-	is($r->{h}->result(0), 0, "$name: pgbench exited successfully");
-	like($r->{out}, qr/number of failed transactions: 0 /, "$name: no failed transactions");
-	unlike($r->{err}, qr/ERROR|aborted/, "$name: no errors");
-	diag "$name stdout:\n$r->{out}\nstderr:\n$r->{err}" if $r->{h}->result(0) != 0;
-	my ($n) = $r->{out} =~ /number of transactions actually processed: (\d+)/;
-	return $n // -1;
-}
-
 # --- inserts and searches at the same time, a REINDEX CONCURRENTLY meanwhile ------
-my $writers = pgbench_start('writers', 3, 5, "$dir/insert.sql");
-my $readers = pgbench_start('readers', 2, 5, "$dir/search.sql");
+my $writers = pgbench_start($node, 'writers', 3, 5, "$dir/insert.sql");
+my $readers = pgbench_start($node, 'readers', 2, 5, "$dir/search.sql");
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('writers', 'readers')",
@@ -122,7 +95,7 @@ cmp_ok($self_hits, '>=', 0.98 * $searched,
 	"concurrent searches found the query row itself first ($self_hits of $searched)");
 
 # --- many inserters on a freshly built, empty index ------------------------------------
-my $fresh = pgbench_start('fresh', 4, 2, "$dir/fresh.sql");
+my $fresh = pgbench_start($node, 'fresh', 4, 2, "$dir/fresh.sql");
 my $fresh_txns = pgbench_finish($fresh, 'inserts into an empty index');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM fresh'), 5 * $fresh_txns,
 	"fresh has 5 x $fresh_txns rows");

@@ -86,39 +86,11 @@ VACUUM docs;
 \sleep 300 ms
 });
 
-sub pgbench_start
-{
-	my ($name, $clients, $secs, @scripts) = @_;
-	my %r = (out => '', err => '');
-	local $ENV{PGAPPNAME} = $name;
-	$r{h} = IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', $clients, '-j', '1', '-T', $secs,
-			(map { ('-f', $_) } @scripts),
-			'-h', $node->host, '-p', $node->port, 'postgres'
-		],
-		'<', \undef, '>', \$r{out}, '2>', \$r{err},
-		IPC::Run::timeout(300));
-	return \%r;
-}
-
-sub pgbench_finish
-{
-	my ($r, $name) = @_;
-	$r->{h}->finish;
-	is($r->{h}->result(0), 0, "$name: pgbench exited successfully");
-	like($r->{out}, qr/number of failed transactions: 0 /, "$name: no failed transactions");
-	unlike($r->{err}, qr/ERROR|aborted/, "$name: no errors");
-	diag "$name stdout:\n$r->{out}\nstderr:\n$r->{err}" if $r->{h}->result(0) != 0;
-	my ($n) = $r->{out} =~ /number of transactions actually processed: (\d+)/;
-	return $n // -1;
-}
-
 my $log_offset = -s $node->logfile;
 my $secs = 15;
-my $writers = pgbench_start('writers', 3, $secs, "$dir/insert.sql\@5", "$dir/update.sql\@2", "$dir/delete.sql\@1");
-my $readers = pgbench_start('readers', 2, $secs, "$dir/search.sql");
-my $vacuum = pgbench_start('vacuum', 1, $secs, "$dir/vacuum.sql");
+my $writers = pgbench_start($node, 'writers', 3, $secs, "$dir/insert.sql\@5", "$dir/update.sql\@2", "$dir/delete.sql\@1");
+my $readers = pgbench_start($node, 'readers', 2, $secs, "$dir/search.sql");
+my $vacuum = pgbench_start($node, 'vacuum', 1, $secs, "$dir/vacuum.sql");
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('writers', 'readers', 'vacuum')", '6'),
 	'6 pgbench clients are running');
