@@ -34,6 +34,7 @@ AM_OBJS = \
 	src/page/index_page.o \
 	src/am/am_handler.o \
 	src/am/am_options.o \
+	src/am/am_scan.o \
 	src/am/am_validate.o
 
 HNSW_OBJS = \

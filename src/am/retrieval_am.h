@@ -119,6 +119,10 @@ extern bool retrieval_option_embed_lowercase(Relation index);	/* hybrid */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);
 extern RetrievalOpclassCode retrieval_opclass_code_by_oid(Oid indexoid);
 
+/* am_scan.c */
+extern IndexScanDesc retrieval_scan_begin(Relation index, int nkeys, int norderbys);
+extern void retrieval_scan_set_keys(IndexScanDesc scan, ScanKey keys, ScanKey orderbys);
+
 /* am_validate.c */
 extern bool retrieval_amvalidate(Oid opclassoid);
 

@@ -44,15 +44,12 @@ typedef Bm25ScanOpaqueData *Bm25ScanOpaque;
 IndexScanDesc
 bm25_beginscan(Relation index, int nkeys, int norderbys)
 {
-	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	IndexScanDesc scan = retrieval_scan_begin(index, nkeys, norderbys);
 	Bm25ScanOpaque so = palloc0(sizeof(Bm25ScanOpaqueData));
 
 	so->context = AllocSetContextCreate(CurrentMemoryContext, "retrieval bm25 scan",
 										ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
-	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
-	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
-	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
 	return scan;
 }
 
@@ -64,10 +61,7 @@ bm25_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 
 	(void) nkeys;
 	(void) norderbys;
-	if (orderbys && scan->numberOfOrderBys > 0)
-		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
-	if (keys && scan->numberOfKeys > 0)
-		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	retrieval_scan_set_keys(scan, keys, orderbys);
 
 	if (scan->numberOfOrderBys == 0)
 		ereport(ERROR,

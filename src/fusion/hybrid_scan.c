@@ -120,7 +120,7 @@ candidate_cmp(const pairingheap_node *a, const pairingheap_node *b, void *arg)
 IndexScanDesc
 hybrid_beginscan(Relation index, int nkeys, int norderbys)
 {
-	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	IndexScanDesc scan = retrieval_scan_begin(index, nkeys, norderbys);
 	HybridScanOpaque so = palloc0(sizeof(HybridScanOpaqueData));
 
 	so->context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hybrid scan",
@@ -128,9 +128,6 @@ hybrid_beginscan(Relation index, int nkeys, int norderbys)
 	so->row_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hybrid scan row",
 											ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
-	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
-	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
-	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
 	return scan;
 }
 
@@ -172,10 +169,7 @@ hybrid_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int
 
 	(void) nkeys;
 	(void) norderbys;
-	if (orderbys && scan->numberOfOrderBys > 0)
-		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
-	if (keys && scan->numberOfKeys > 0)
-		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	retrieval_scan_set_keys(scan, keys, orderbys);
 	if (scan->numberOfOrderBys == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

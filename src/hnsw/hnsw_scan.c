@@ -67,7 +67,7 @@ typedef HnswScanOpaqueData *HnswScanOpaque;
 IndexScanDesc
 hnsw_beginscan(Relation index, int nkeys, int norderbys)
 {
-	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	IndexScanDesc scan = retrieval_scan_begin(index, nkeys, norderbys);
 	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
 
 	so->context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw scan",
@@ -76,10 +76,6 @@ hnsw_beginscan(Relation index, int nkeys, int norderbys)
 	so->rerank_context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw rerank",
 											   ALLOCSET_DEFAULT_SIZES);
 	scan->opaque = so;
-	/* the AM owns the ORDER BY value arrays it fills */
-	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
-	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
-	memset(scan->xs_orderbynulls, true, sizeof(bool) * Max(norderbys, 1));
 	return scan;
 }
 
@@ -93,10 +89,7 @@ hnsw_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 	(void) nkeys;
 	(void) norderbys;
 
-	if (orderbys && scan->numberOfOrderBys > 0)
-		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
-	if (keys && scan->numberOfKeys > 0)
-		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	retrieval_scan_set_keys(scan, keys, orderbys);
 
 	MemoryContextReset(so->context);
 	so->graph = NULL;
