@@ -126,6 +126,27 @@ FUSION_OBJS = \
 OBJS += $(FUSION_OBJS)
 # ---- end fusion ----
 
+# ---- ngram: FM-index n-gram index and SEAL scoring (src/ngram/) ----
+# sais.c, wavelet.c and fm_index.c are PostgreSQL-free (unit-tested alone).
+NGRAM_CORE_OBJS = \
+	src/ngram/sais.o \
+	src/ngram/wavelet.o \
+	src/ngram/fm_index.o
+NGRAM_OBJS = \
+	$(NGRAM_CORE_OBJS) \
+	src/ngram/ngram_page.o \
+	src/ngram/ngram_buffer.o \
+	src/ngram/ngram_build.o \
+	src/ngram/ngram_insert.o \
+	src/ngram/ngram_vacuum.o \
+	src/ngram/ngram_query.o \
+	src/ngram/seal_score.o \
+	src/ngram/ngram_scan.o \
+	src/ngram/ngram_am.o \
+	src/ngram/ngram_sql.o
+OBJS += $(NGRAM_OBJS)
+# ---- end ngram ----
+
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 
 # pg_regress tests: sql/<name>.sql compared with expected/<name>.out.

@@ -88,6 +88,75 @@ CREATE FUNCTION retrieval.search(index regclass, query text, k integer DEFAULT 1
 COMMENT ON FUNCTION retrieval.search(regclass, text, integer, text, integer, integer) IS 'top k rows of a text index by reciprocal rank fusion (or another fusion), with each part''s rank and score';
 -- ---- end fusion ----
 
+-- ---- ngram: FM-index n-gram index and SEAL scoring (src/ngram/) ----
+-- text <%> text: the negated unsupervised SEAL score of the left text for
+-- the query's longest n-grams that occur in the corpus of the left
+-- operand's index (built WITH (ngrams = on)); bound to that index like <@>.
+CREATE FUNCTION @extschema@.seal_distance(text, text) RETURNS double precision
+	AS 'MODULE_PATHNAME', 'retrieval_seal_distance' LANGUAGE C STABLE STRICT PARALLEL SAFE
+	COST 1000 SUPPORT @extschema@.bm25_distance_support;
+CREATE OPERATOR @extschema@.<%> (
+	LEFTARG = text, RIGHTARG = text, PROCEDURE = @extschema@.seal_distance
+);
+COMMENT ON OPERATOR @extschema@.<%> (text, text) IS 'negated SEAL score of the query''s n-grams (ascending = best first)';
+-- text <%> text[]: the same with the array's elements as separate phrases
+-- (joined by U+001E, which no n-gram crosses).  A SQL function the planner
+-- inlines into the text form, so the index serves it too.
+CREATE FUNCTION @extschema@.seal_distance(text, text[]) RETURNS double precision
+	AS $$ SELECT $1 OPERATOR(@extschema@.<%>) pg_catalog.array_to_string($2, E'\x1E') $$
+	LANGUAGE SQL STABLE STRICT PARALLEL SAFE;
+CREATE OPERATOR @extschema@.<%> (
+	LEFTARG = text, RIGHTARG = text[], PROCEDURE = @extschema@.seal_distance
+);
+COMMENT ON OPERATOR @extschema@.<%> (text, text[]) IS 'negated SEAL score of the phrases'' n-grams (ascending = best first)';
+
+CREATE FUNCTION retrieval.ngram_count(index regclass, ngram text) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_count_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION retrieval.ngram_count(index regclass, ngram integer[]) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_count_tokens' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION retrieval.ngram_next(index regclass, prefix text, k integer DEFAULT NULL)
+	RETURNS TABLE (next text, count bigint)
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_next_text' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION retrieval.ngram_next(index regclass, prefix integer[], k integer DEFAULT NULL,
+		candidates integer[] DEFAULT NULL)
+	RETURNS TABLE (next integer, count bigint)
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_next_tokens' LANGUAGE C STABLE PARALLEL SAFE ROWS 20;
+CREATE FUNCTION retrieval.ngram_docs(index regclass, ngram text)
+	RETURNS TABLE (ctid tid, occurrences integer)
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_docs_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION retrieval.ngram_docs(index regclass, ngram integer[])
+	RETURNS TABLE (ctid tid, occurrences integer)
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_docs_tokens' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION retrieval.seal_search(index regclass, ngrams text[],
+		logprobs double precision[] DEFAULT NULL, k integer DEFAULT 10)
+	RETURNS TABLE (ctid tid, score double precision)
+	AS 'MODULE_PATHNAME', 'retrieval_seal_search_text' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+CREATE FUNCTION retrieval.seal_search(index regclass, ngrams integer[],
+		logprobs double precision[] DEFAULT NULL, k integer DEFAULT 10)
+	RETURNS TABLE (ctid tid, score double precision)
+	AS 'MODULE_PATHNAME', 'retrieval_seal_search_tokens' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+CREATE FUNCTION retrieval.ngram_stats(index regclass,
+		OUT mode text, OUT documents bigint, OUT symbols bigint, OUT segments integer,
+		OUT buffered_documents integer, OUT segment_bytes bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'retrieval_ngram_stats' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION retrieval.ngram_count(regclass, text) IS 'occurrences of an n-gram (a UTF-8 substring) in the indexed texts';
+COMMENT ON FUNCTION retrieval.ngram_count(regclass, integer[]) IS 'occurrences of a token n-gram in the indexed token arrays';
+COMMENT ON FUNCTION retrieval.ngram_next(regclass, text, integer) IS 'characters that follow a prefix in the indexed texts, with counts (top k, or all)';
+COMMENT ON FUNCTION retrieval.ngram_next(regclass, integer[], integer, integer[]) IS 'token ids that follow a prefix, with counts (top k, all, or the given candidates)';
+COMMENT ON FUNCTION retrieval.ngram_docs(regclass, text) IS 'visible rows whose text contains the n-gram, with occurrences';
+COMMENT ON FUNCTION retrieval.ngram_docs(regclass, integer[]) IS 'visible rows whose token array contains the n-gram, with occurrences';
+COMMENT ON FUNCTION retrieval.seal_search(regclass, text[], double precision[], integer) IS 'top k rows by SEAL score of the given n-grams (log probabilities P(n|q), or unsupervised)';
+COMMENT ON FUNCTION retrieval.seal_search(regclass, integer[], double precision[], integer) IS 'top k rows by SEAL score of token n-grams (-1 between n-grams)';
+COMMENT ON FUNCTION retrieval.ngram_stats(regclass) IS 'mode, documents, symbols, segments and size of an n-gram index';
+
+CREATE FUNCTION @extschema@.retrieval_int4_ngram_support(internal) RETURNS integer
+	AS 'MODULE_PATHNAME', 'retrieval_int4_ngram_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE OPERATOR CLASS @extschema@.ngram_ops
+	FOR TYPE integer[] USING retrieval AS
+	FUNCTION 1 @extschema@.retrieval_int4_ngram_support(internal);
+-- ---- end ngram ----
+
 CREATE FUNCTION @extschema@.retrieval_text_bm25_support(internal) RETURNS integer
 	AS 'MODULE_PATHNAME', 'retrieval_text_bm25_support' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE OPERATOR CLASS @extschema@.text_bm25_ops
@@ -95,6 +164,7 @@ CREATE OPERATOR CLASS @extschema@.text_bm25_ops
 	OPERATOR 1 @extschema@.<@> (text, text) FOR ORDER BY pg_catalog.float_ops,
 	OPERATOR 2 @extschema@.<~> (text, text) FOR ORDER BY pg_catalog.float_ops,
 	OPERATOR 3 @extschema@.<=> (text, text) FOR ORDER BY pg_catalog.float_ops,
+	OPERATOR 4 @extschema@.<%> (text, text) FOR ORDER BY pg_catalog.float_ops,
 	FUNCTION 1 @extschema@.retrieval_text_bm25_support(internal);
 -- ---- end bm25 ----
 

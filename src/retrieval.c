@@ -17,6 +17,7 @@
 #include "bm25/bm25.h"
 #include "fusion/hybrid.h"
 #include "hnsw/hnsw.h"
+#include "ngram/ngram.h"
 #include "simd/distance_settings.h"
 
 PG_MODULE_MAGIC;
@@ -31,5 +32,6 @@ _PG_init(void)
 	hnsw_settings_init();
 	bm25_settings_init();
 	hybrid_settings_init();
+	ngram_settings_init();
 	MarkGUCPrefixReserved("retrieval");
 }

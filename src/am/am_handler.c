@@ -100,8 +100,10 @@ routine_for_code(RetrievalOpclassCode code)
 		case OPCLASS_VECTOR_COSINE:
 			return &hnsw_routine;
 	}
-	if (code == OPCLASS_TEXT_BM25)	/* bm25, hybrid */
+	if (code == OPCLASS_TEXT_BM25)	/* bm25, hybrid, n-gram part */
 		return &text_routine;
+	if (code == OPCLASS_INT4_NGRAM)
+		return &ngram_routine;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 			 errmsg("unknown retrieval operator class code %d", (int) code)));

@@ -99,6 +99,9 @@ retrieval_options_init(void)
 	add_bool_reloption(retrieval_relopt_kind, "embed_lowercase",
 					   "Text index: lower-case ASCII letters of the text given to the embedding model",
 					   RETRIEVAL_DEFAULT_EMBED_LOWERCASE, AccessExclusiveLock);
+	add_bool_reloption(retrieval_relopt_kind, "ngrams",
+					   "Text index: also keep an FM-index of the text (n-gram counts, continuations, SEAL)",
+					   false, AccessExclusiveLock);
 }
 
 bytea *
@@ -116,6 +119,7 @@ retrieval_amoptions(Datum reloptions, bool validate)
 		{"model", RELOPT_TYPE_STRING, offsetof(RetrievalOptions, model_offset)},	/* hybrid */
 		{"fusion_weight", RELOPT_TYPE_REAL, offsetof(RetrievalOptions, fusion_weight)},	/* hybrid */
 		{"embed_lowercase", RELOPT_TYPE_BOOL, offsetof(RetrievalOptions, embed_lowercase)},	/* hybrid */
+		{"ngrams", RELOPT_TYPE_BOOL, offsetof(RetrievalOptions, ngrams)},	/* ngram */
 	};
 
 	return (bytea *) build_reloptions(reloptions, validate, retrieval_relopt_kind,
@@ -218,4 +222,12 @@ retrieval_option_embed_lowercase(Relation index)
 	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
 
 	return opts ? opts->embed_lowercase : RETRIEVAL_DEFAULT_EMBED_LOWERCASE;
+}
+
+bool
+retrieval_option_ngrams(Relation index)
+{
+	RetrievalOptions *opts = (RetrievalOptions *) index->rd_options;
+
+	return opts ? opts->ngrams : false;
 }

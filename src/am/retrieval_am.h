@@ -37,11 +37,14 @@ typedef enum RetrievalOpclassCode
  * switches over the vector codes stay exhaustive (-Wswitch).
  */
 #define OPCLASS_TEXT_BM25	((RetrievalOpclassCode) 4)
+/* ngram: int4[] ngram_ops (src/ngram/) */
+#define OPCLASS_INT4_NGRAM	((RetrievalOpclassCode) 5)
 
 typedef enum IndexKind
 {
 	INDEX_KIND_HNSW = 1,
-	INDEX_KIND_BM25 = 2
+	INDEX_KIND_BM25 = 2,
+	INDEX_KIND_NGRAM = 3
 } IndexKind;
 
 #define RETRIEVAL_SUPPORT_PROC	1
@@ -80,6 +83,8 @@ typedef struct RetrievalOptions
 	int			model_offset;	/* string option */
 	double		fusion_weight;
 	bool		embed_lowercase;
+	/* n-gram part of a text index */
+	bool		ngrams;
 } RetrievalOptions;
 
 #define RETRIEVAL_DEFAULT_M					16
@@ -114,6 +119,7 @@ extern int	retrieval_option_buffer_pages(Relation index);	/* bm25 */
 extern const char *retrieval_option_model(Relation index);	/* hybrid */
 extern double retrieval_option_fusion_weight(Relation index);	/* hybrid */
 extern bool retrieval_option_embed_lowercase(Relation index);	/* hybrid */
+extern bool retrieval_option_ngrams(Relation index);	/* ngram */
 
 /* am_handler.c */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);
@@ -130,5 +136,6 @@ extern bool retrieval_amvalidate(Oid opclassoid);
 extern const IndexKindRoutine hnsw_routine;
 extern const IndexKindRoutine bm25_routine;
 extern const IndexKindRoutine text_routine;	/* BM25, with or without a dense part */
+extern const IndexKindRoutine ngram_routine;	/* int4[] ngram_ops */
 
 #endif							/* RETRIEVAL_AM_H */

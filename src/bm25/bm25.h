@@ -174,6 +174,13 @@ typedef struct Bm25MetaData
 	 */
 	BlockNumber dense_meta;
 	uint32		dense_flags;	/* HYBRID_DENSE_* (src/fusion/hybrid.h) */
+
+	/*
+	 * The block of the n-gram part's metapage (src/ngram/ngram.h), or 0:
+	 * built WITH (ngrams = on).  Its documents are keyed by heap TID.
+	 */
+	BlockNumber ngram_meta;
+	uint32		ngram_pad;
 } Bm25MetaData;
 
 /* Segment stream layout: header at offset 0. */
@@ -332,6 +339,7 @@ bm25_varint_get(const uint8 **p, const uint8 *end, bool *ok)
 extern void bm25_meta_init_page(Page page, const char *tokenizer, const char *language,
 								float8 k1, float8 b);
 extern void bm25_meta_read(Relation index, Bm25MetaData *meta);
+extern void bm25_meta_set_ngram(Relation index, ForkNumber fork, BlockNumber ngram_meta);
 
 /* Reads a segment's byte stream, keeping the last page pinned. */
 typedef struct Bm25Reader

@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include "access/xloginsert.h"
+#include "miscadmin.h"
 #include "storage/bufmgr.h"
 
 #include "bm25.h"
@@ -175,4 +177,38 @@ bm25_reader_end(Bm25Reader *r)
 		ReleaseBuffer(r->buf);
 	r->buf = InvalidBuffer;
 	r->blkno = InvalidBlockNumber;
+}
+
+/*
+ * Record the block of the n-gram part's metapage (src/ngram/), after the
+ * part was built.  The main fork's change goes through GenericXLog; the
+ * init fork of an unlogged index is not covered by it (GenericXLog skips
+ * relations that need no WAL), so its metapage is logged whole.
+ */
+void
+bm25_meta_set_ngram(Relation index, ForkNumber fork, BlockNumber ngram_meta)
+{
+	Buffer		buf = ReadBufferExtended(index, fork, RETRIEVAL_META_BLKNO, RBM_NORMAL, NULL);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (fork == INIT_FORKNUM)
+	{
+		START_CRIT_SECTION();
+		page = BufferGetPage(buf);
+		((Bm25MetaData *) PageGetContents(page))->ngram_meta = ngram_meta;
+		MarkBufferDirty(buf);
+		log_newpage_buffer(buf, true);
+		END_CRIT_SECTION();
+	}
+	else
+	{
+		RetrievalPageWrite write;
+
+		retrieval_write_begin(&write, index, false);
+		page = retrieval_write_page(&write, buf, false);
+		((Bm25MetaData *) PageGetContents(page))->ngram_meta = ngram_meta;
+		retrieval_write_finish(&write);
+	}
+	UnlockReleaseBuffer(buf);
 }

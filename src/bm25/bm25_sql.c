@@ -386,7 +386,7 @@ bm25_query_function(void)
 }
 
 /* The text operators whose functions this support function serves. */
-static const char *const text_operators[] = {"<@>", "<~>", "<=>"};
+static const char *const text_operators[] = {"<@>", "<~>", "<=>", "<%>"};
 
 Datum
 retrieval_bm25_distance_support(PG_FUNCTION_ARGS)
@@ -443,7 +443,7 @@ retrieval_bm25_distance_support(PG_FUNCTION_ARGS)
 	if (!OidIsValid(indexoid))
 		PG_RETURN_POINTER(NULL);
 
-	/* the operator of this function: <@>, <~> or <=> (src/fusion/) */
+	/* the operator of this function: <@>, <~>, <=> (src/fusion/) or <%> (src/ngram/) */
 	nspname = get_namespace_name(get_func_namespace(fcall->funcid));
 	opno = InvalidOid;
 	for (int i = 0; i < (int) lengthof(text_operators) && !OidIsValid(opno); i++)

@@ -30,6 +30,7 @@
 #include "utils/lsyscache.h"
 
 #include "../hnsw/hnsw.h"
+#include "../ngram/ngram.h"
 #include "hybrid.h"
 
 /*
@@ -86,6 +87,22 @@ hybrid_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	strategy = orderby_strategy(path);
 	if (strategy == HYBRID_STRATEGY_BM25)
 		return;
+	if (strategy == TEXT_STRATEGY_SEAL)
+	{
+		Relation	rel = index_open(index->indexoid, NoLock);
+		bool		has_ngrams = BlockNumberIsValid(ngram_part_of(rel));
+
+		index_close(rel, NoLock);
+		if (has_ngrams)
+			seal_costestimate(root, path, loop_count, indexStartupCost, indexTotalCost,
+							  indexSelectivity, indexCorrelation, indexPages);
+		else
+		{
+			*indexStartupCost = get_float8_infinity();
+			*indexTotalCost = get_float8_infinity();
+		}
+		return;
+	}
 	lexical_startup = *indexStartupCost;
 	lexical_total = *indexTotalCost - *indexStartupCost;
 

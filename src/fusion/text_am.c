@@ -7,7 +7,9 @@
  *
  * Which one an index is was fixed when it was built and is read from its
  * metapage (dense_meta), never from the current options: ALTER INDEX ...
- * SET (model = ...) takes effect at REINDEX.
+ * SET (model = ...) takes effect at REINDEX.  The same holds for the
+ * n-gram part (ngram_meta, src/ngram/), built WITH (ngrams = on) after
+ * the rest and maintained beside it; ORDER BY col <%> 'query' scans it.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +21,7 @@
 
 #include "../embed/model_registry.h"
 #include "../hnsw/hnsw.h"
+#include "../ngram/ngram.h"
 #include "hybrid.h"
 
 bool
@@ -34,10 +37,21 @@ static IndexBuildResult *
 text_build(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	const char *model = hybrid_model_for_build(index);
+	IndexBuildResult *result;
 
 	if (model == NULL)
-		return bm25_build(heap, index, indexInfo);
-	return hybrid_build(heap, index, indexInfo, model);
+		result = bm25_build(heap, index, indexInfo);
+	else
+		result = hybrid_build(heap, index, indexInfo, model);
+	if (retrieval_option_ngrams(index))
+	{
+		double		nrows;
+		BlockNumber metablk = ngram_part_build(heap, index, indexInfo, NGRAM_MODE_BYTES,
+											   InvalidBlockNumber, &nrows);
+
+		bm25_meta_set_ngram(index, MAIN_FORKNUM, metablk);
+	}
+	return result;
 }
 
 static void
@@ -49,6 +63,9 @@ text_buildempty(Relation index)
 		bm25_buildempty(index);
 	else
 		hybrid_buildempty(index, model);
+	if (retrieval_option_ngrams(index))
+		bm25_meta_set_ngram(index, INIT_FORKNUM,
+							ngram_part_buildempty(index, NGRAM_MODE_BYTES));
 }
 
 /*
@@ -72,6 +89,8 @@ text_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	Bm25MetaData meta;
 
 	bm25_meta_read(index, &meta);
+	if (meta.ngram_meta != 0 && !isnull[0])
+		ngram_part_insert(index, meta.ngram_meta, values[0], heap_tid);
 	if (meta.dense_meta == 0)
 		return bm25_insert(index, values, isnull, heap_tid, heap, checkUnique,
 #if PG_VERSION_NUM >= 140000
@@ -97,9 +116,17 @@ static IndexBulkDeleteResult *
 text_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				IndexBulkDeleteCallback callback, void *callback_state)
 {
-	if (text_index_is_hybrid(info->index))
-		return hybrid_bulkdelete(info, stats, callback, callback_state);
-	return bm25_bulkdelete(info, stats, callback, callback_state);
+	Bm25MetaData meta;
+
+	bm25_meta_read(info->index, &meta);
+	if (meta.dense_meta != 0)
+		stats = hybrid_bulkdelete(info, stats, callback, callback_state);
+	else
+		stats = bm25_bulkdelete(info, stats, callback, callback_state);
+	/* BM25 counted the removed rows */
+	if (meta.ngram_meta != 0)
+		ngram_part_bulkdelete(info->index, meta.ngram_meta, callback, callback_state, NULL);
+	return stats;
 }
 
 static IndexBulkDeleteResult *
@@ -120,6 +147,8 @@ typedef struct TextScan
 {
 	bool		hybrid;
 	void	   *inner;
+	bool		seal;			/* the current keys order by <%> */
+	void	   *seal_state;		/* made on the first <%> rescan */
 } TextScan;
 
 static IndexScanDesc
@@ -128,7 +157,7 @@ text_beginscan(Relation index, int nkeys, int norderbys)
 	bool		hybrid = text_index_is_hybrid(index);
 	IndexScanDesc scan = hybrid ? hybrid_beginscan(index, nkeys, norderbys)
 		: bm25_beginscan(index, nkeys, norderbys);
-	TextScan   *ts = palloc(sizeof(TextScan));
+	TextScan   *ts = palloc0(sizeof(TextScan));
 
 	ts->hybrid = hybrid;
 	ts->inner = scan->opaque;
@@ -141,6 +170,18 @@ text_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 {
 	TextScan   *ts = (TextScan *) scan->opaque;
 
+	if (orderbys != NULL && norderbys > 0)
+		ts->seal = orderbys[0].sk_strategy == TEXT_STRATEGY_SEAL;
+	if (ts->seal)
+	{
+		retrieval_scan_set_keys(scan, keys, orderbys);
+		if (ts->seal_state == NULL)
+			ts->seal_state = seal_scan_begin();
+		scan->opaque = ts->seal_state;
+		seal_scan_rescan(scan);
+		scan->opaque = ts;
+		return;
+	}
 	scan->opaque = ts->inner;
 	if (ts->hybrid)
 		hybrid_rescan(scan, keys, nkeys, orderbys, norderbys);
@@ -155,8 +196,16 @@ text_gettuple(IndexScanDesc scan, ScanDirection dir)
 	TextScan   *ts = (TextScan *) scan->opaque;
 	bool		found;
 
-	scan->opaque = ts->inner;
-	found = ts->hybrid ? hybrid_gettuple(scan, dir) : bm25_gettuple(scan, dir);
+	if (ts->seal)
+	{
+		scan->opaque = ts->seal_state;
+		found = seal_scan_gettuple(scan, dir);
+	}
+	else
+	{
+		scan->opaque = ts->inner;
+		found = ts->hybrid ? hybrid_gettuple(scan, dir) : bm25_gettuple(scan, dir);
+	}
 	scan->opaque = ts;
 	return found;
 }
@@ -166,6 +215,11 @@ text_endscan(IndexScanDesc scan)
 {
 	TextScan   *ts = (TextScan *) scan->opaque;
 
+	if (ts->seal_state != NULL)
+	{
+		scan->opaque = ts->seal_state;
+		seal_scan_end(scan);
+	}
 	scan->opaque = ts->inner;
 	if (ts->hybrid)
 		hybrid_endscan(scan);

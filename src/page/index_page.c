@@ -95,8 +95,18 @@ retrieval_meta_check(Relation index, Page page, uint32 kind, uint32 version)
 void
 retrieval_log_build(Relation index, ForkNumber fork)
 {
-	if (RelationNeedsWAL(index) || fork == INIT_FORKNUM)
-		log_newpage_range(index, fork, 0, RelationGetNumberOfBlocksInFork(index, fork), true);
+	retrieval_log_build_range(index, fork, 0, RelationGetNumberOfBlocksInFork(index, fork));
+}
+
+/*
+ * The same for blocks [start, end) only: a part built after the rest of
+ * its index was logged (the n-gram part of a text index).
+ */
+void
+retrieval_log_build_range(Relation index, ForkNumber fork, BlockNumber start, BlockNumber end)
+{
+	if ((RelationNeedsWAL(index) || fork == INIT_FORKNUM) && start < end)
+		log_newpage_range(index, fork, start, end, true);
 }
 
 void

@@ -30,6 +30,10 @@
 /* Page types (RetrievalPageOpaqueData.page_type). */
 #define RETRIEVAL_PAGE_META		1
 #define RETRIEVAL_PAGE_HNSW		2
+/* 3: RETRIEVAL_PAGE_BM25 (src/bm25/bm25.h) */
+#define RETRIEVAL_PAGE_NGRAM_META		4	/* src/ngram/ngram.h */
+#define RETRIEVAL_PAGE_NGRAM_SEGMENT	5
+#define RETRIEVAL_PAGE_NGRAM_BUFFER		6
 
 typedef struct RetrievalPageOpaqueData
 {
@@ -57,6 +61,8 @@ extern Buffer retrieval_new_buffer(Relation index, ForkNumber fork);
 extern void *retrieval_meta_contents(Page page);
 extern void retrieval_meta_check(Relation index, Page page, uint32 kind, uint32 version);
 extern void retrieval_log_build(Relation index, ForkNumber fork);
+extern void retrieval_log_build_range(Relation index, ForkNumber fork, BlockNumber start,
+									  BlockNumber end);
 
 
 
