@@ -115,7 +115,7 @@ extern void ngram_corrupted(Relation index, const char *what) pg_attribute_noret
 extern const NgramAllocator *ngram_allocator(void);
 
 /* pinned segment pages, as an NgramLineSource */
-#define NGRAM_SOURCE_SLOTS	2048
+#define NGRAM_SOURCE_SLOTS	1024	/* pages kept pinned per segment during a query */
 typedef struct NgramPageSource
 {
 	Relation	index;
