@@ -32,6 +32,7 @@ OBJS = \
 
 AM_OBJS = \
 	src/page/index_page.o \
+	src/page/page_space.o \
 	src/am/am_handler.o \
 	src/am/am_options.o \
 	src/am/am_scan.o \
