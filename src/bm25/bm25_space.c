@@ -39,19 +39,10 @@
 #include "bm25.h"
 
 /* The lists inside a BM25 metapage copy. */
-static RetrievalSpace
+static inline RetrievalSpace
 space_of(Bm25MetaData *meta)
 {
-	RetrievalSpace s;
-
-	s.npending = &meta->npending;
-	s.nfree = &meta->nfree;
-	s.lost_pages = &meta->lost_pages;
-	s.pending = meta->pending;
-	s.free = meta->free;
-	s.max_pending = BM25_MAX_PENDING;
-	s.max_free = BM25_MAX_FREE;
-	return s;
+	return RETRIEVAL_SPACE_OF(meta, BM25_MAX_PENDING, BM25_MAX_FREE);
 }
 
 void

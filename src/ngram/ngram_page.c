@@ -115,16 +115,7 @@ ngram_meta_read(Relation index, BlockNumber metablk, NgramMetaData *meta)
 RetrievalSpace
 ngram_space(NgramMetaData *meta)
 {
-	RetrievalSpace s;
-
-	s.npending = &meta->npending;
-	s.nfree = &meta->nfree;
-	s.lost_pages = &meta->lost_pages;
-	s.pending = meta->pending;
-	s.free = meta->free;
-	s.max_pending = NGRAM_MAX_PENDING;
-	s.max_free = NGRAM_MAX_FREE;
-	return s;
+	return RETRIEVAL_SPACE_OF(meta, NGRAM_MAX_PENDING, NGRAM_MAX_FREE);
 }
 
 /* One WAL record: the new metapage contents. */
@@ -212,40 +203,22 @@ ngram_source_close(NgramPageSource *ps)
 /*
  * npages contiguous pages: a free run of meta's (taken in the copy the
  * caller publishes; a crash before that leaves the run free), else new
- * pages at the end of the relation, the extension lock held for the whole
- * run so that they are contiguous.
+ * pages at the end of the relation.
  */
 static BlockNumber
 allocate_run(Relation index, NgramMetaData *meta, BlockNumber npages)
 {
-	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
-	BlockNumber start = InvalidBlockNumber;
-
 	if (meta != NULL)
 	{
 		RetrievalSpace space = ngram_space(meta);
+		BlockNumber start;
 
 		(void) retrieval_space_recycle(&space);
 		start = retrieval_space_take(&space, npages);
 		if (BlockNumberIsValid(start))
 			return start;
 	}
-
-	if (need_lock)
-		LockRelationForExtension(index, ExclusiveLock);
-	for (BlockNumber i = 0; i < npages; i++)
-	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
-
-		if (i == 0)
-			start = BufferGetBlockNumber(buf);
-		else if (BufferGetBlockNumber(buf) != start + i)
-			elog(ERROR, "n-gram segment pages are not contiguous");
-		ReleaseBuffer(buf);
-	}
-	if (need_lock)
-		UnlockRelationForExtension(index, ExclusiveLock);
-	return start;
+	return retrieval_extend_run(index, npages);
 }
 
 Buffer

@@ -63,6 +63,14 @@ typedef struct RetrievalSpace
 	uint32		max_free;
 } RetrievalSpace;
 
+/*
+ * The view of a metapage copy whose lists are the fields npending, nfree,
+ * lost_pages, pending[max_pending] and free[max_free].
+ */
+#define RETRIEVAL_SPACE_OF(meta, max_pending_, max_free_) \
+	((RetrievalSpace) {&(meta)->npending, &(meta)->nfree, &(meta)->lost_pages, \
+					   (meta)->pending, (meta)->free, (max_pending_), (max_free_)})
+
 extern void retrieval_space_release(RetrievalSpace *space, BlockNumber start, BlockNumber npages);
 extern void retrieval_space_release_blocks(RetrievalSpace *space, const BlockNumber *blocks,
 										   int nblocks);
