@@ -217,8 +217,11 @@ cursor_for(NgramArg *a)
 static int32
 get_k(FunctionCallInfo fcinfo, int argno, int32 if_null, int32 min)
 {
-	int32		k = PG_ARGISNULL(argno) ? if_null : PG_GETARG_INT32(argno);
+	int32		k;
 
+	if (PG_ARGISNULL(argno))
+		return if_null;
+	k = PG_GETARG_INT32(argno);
 	if (k < min)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
