@@ -455,9 +455,14 @@ retrieval_ngram_next_text(PG_FUNCTION_ARGS)
 		{
 			Datum		values[2];
 			bool		nulls[2] = {false, false};
-			char	   *s = pg_any_to_server((const char *) node->bytes, node->nbytes, PG_UTF8);
+			char		utf8[5];
+			char	   *s;
 
-			values[0] = PointerGetDatum(cstring_to_text_with_len(s, strlen(s)));
+			/* NUL-terminated: pg_any_to_server may return its input as is */
+			memcpy(utf8, node->bytes, node->nbytes);
+			utf8[node->nbytes] = '\0';
+			s = pg_any_to_server(utf8, node->nbytes, PG_UTF8);
+			values[0] = PointerGetDatum(cstring_to_text(s));
 			values[1] = Int64GetDatum((int64) node->count);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			emitted++;
