@@ -128,18 +128,24 @@ extern void ngram_meta_write(Relation index, BlockNumber metablk, const NgramMet
 extern void ngram_corrupted(Relation index, const char *what) pg_attribute_noreturn();
 extern const NgramAllocator *ngram_allocator(void);
 
-/* pinned segment pages, as an NgramLineSource */
-#define NGRAM_SOURCE_SLOTS	1024	/* pages kept pinned per segment during a query */
+/*
+ * Pinned segment pages, as an NgramLineSource: a direct-mapped table of at
+ * most NGRAM_SOURCE_SLOTS pages kept pinned while a query runs.  Sources
+ * opened together share a budget of a sixteenth of shared_buffers, so a
+ * query never pins more than that (nsources: how many share it).
+ */
+#define NGRAM_SOURCE_SLOTS	1024
 typedef struct NgramPageSource
 {
 	Relation	index;
 	NgramSegmentRef seg;
+	uint32		nslots;			/* a power of two <= NGRAM_SOURCE_SLOTS */
 	Buffer		buffers[NGRAM_SOURCE_SLOTS];
 	BlockNumber blocks[NGRAM_SOURCE_SLOTS];
 } NgramPageSource;
 
 extern void ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *seg,
-							  FmSegment *fm);
+							  int nsources, FmSegment *fm);
 extern void ngram_source_close(NgramPageSource *ps);
 
 /*

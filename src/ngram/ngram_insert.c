@@ -93,7 +93,7 @@ ngram_rewrite_segments(Relation index, NgramMetaData *meta, const NgramSegmentRe
 		NgramPageSource ps;
 		FmSegment	fm;
 
-		ngram_source_open(&ps, index, &segs[i], &fm);
+		ngram_source_open(&ps, index, &segs[i], 1, &fm);
 		rs.seg = (NgramSegmentRef *) &segs[i];
 		rs.fm = &fm;
 		fm_extract_all(&fm, rewrite_emit, &rs, ngram_allocator());

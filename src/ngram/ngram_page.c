@@ -148,7 +148,7 @@ page_source_line(void *ctx, uint64_t lineno)
 	if (lineno >= ps->seg.nlines)
 		ngram_corrupted(ps->index, "line out of range");
 	blkno = ps->seg.start + rel;
-	slot = blkno % NGRAM_SOURCE_SLOTS;
+	slot = blkno & (ps->nslots - 1);
 	if (ps->blocks[slot] != blkno)
 	{
 		if (BufferIsValid(ps->buffers[slot]))
@@ -165,12 +165,17 @@ page_source_line(void *ctx, uint64_t lineno)
 }
 
 void
-ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *seg, FmSegment *fm)
+ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *seg, int nsources,
+				  FmSegment *fm)
 {
 	NgramLineSource src;
+	uint32		budget = (uint32) Max(NBuffers / 16 / Max(nsources, 1), 1);
 
 	ps->index = index;
 	ps->seg = *seg;
+	ps->nslots = 1;
+	while (ps->nslots * 2 <= Min(budget, NGRAM_SOURCE_SLOTS))
+		ps->nslots *= 2;
 	for (int i = 0; i < NGRAM_SOURCE_SLOTS; i++)
 	{
 		ps->buffers[i] = InvalidBuffer;

@@ -28,7 +28,7 @@ segment_has_dead(Relation index, const NgramSegmentRef *seg, IndexBulkDeleteCall
 	FmSegment	fm;
 	bool		dead = false;
 
-	ngram_source_open(&ps, index, seg, &fm);
+	ngram_source_open(&ps, index, seg, 1, &fm);
 	for (uint32 d = 0; d < fm.header.ndocs && !dead; d++)
 	{
 		ItemPointerData tid;
