@@ -48,11 +48,15 @@ init_buffer_page(Page page)
 	((PageHeader) page)->pd_lower = MAXALIGN(SizeOfPageHeaderData);
 }
 
-/* A new, empty chain of one page; returns its block. */
+/*
+ * A new, empty chain of one page (a free page of meta's when given);
+ * returns its block.
+ */
 BlockNumber
-ngram_buffer_new_chain(Relation index, bool building)
+ngram_buffer_new_chain(Relation index, NgramMetaData *meta, bool building)
 {
-	Buffer		buf = retrieval_new_buffer(index, MAIN_FORKNUM);
+	Buffer		buf = building ? retrieval_new_buffer(index, MAIN_FORKNUM)
+		: ngram_new_page(index, meta);
 	RetrievalPageWrite write;
 	BlockNumber blkno = BufferGetBlockNumber(buf);
 
@@ -64,20 +68,22 @@ ngram_buffer_new_chain(Relation index, bool building)
 }
 
 /*
- * Append a document to the chain listed by meta.  The caller holds the
- * write lock and passes the current metapage contents, which are updated
- * here and written with each record.
+ * Append a document to the chain of meta (buffer_tail).  The caller holds
+ * the write lock and passes the current metapage contents, which are
+ * updated here; with publish, they are also written with each record.
+ * Without it (a chain being filled before it is listed: VACUUM) only the
+ * chain's pages are logged and the caller writes the metapage once done.
  */
 void
 ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
-					const NgramDoc *doc)
+					const NgramDoc *doc, bool publish)
 {
 	Size		width = symbol_width(meta->mode);
 	uint32		done = 0;
 
 	do
 	{
-		Buffer		metabuf = ReadBuffer(index, metablk);
+		Buffer		metabuf = publish ? ReadBuffer(index, metablk) : InvalidBuffer;
 		Buffer		tailbuf = ReadBuffer(index, meta->buffer_tail);
 		Buffer		newbuf = InvalidBuffer;
 		RetrievalPageWrite write;
@@ -89,7 +95,8 @@ ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 		NgramChunk	chunk;
 
 		CHECK_FOR_INTERRUPTS();
-		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		if (publish)
+			LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 		LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
 		retrieval_write_begin(&write, index, false);
 		tail = retrieval_write_page(&write, tailbuf, false);
@@ -101,7 +108,7 @@ ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 		/* a new page when not even a chunk header and one symbol fit */
 		if (room < MAXALIGN(sizeof(NgramChunk) + width))
 		{
-			newbuf = retrieval_new_buffer(index, MAIN_FORKNUM);
+			newbuf = ngram_new_page(index, meta);
 			target = retrieval_write_page(&write, newbuf, true);
 			init_buffer_page(target);
 			RetrievalPageGetOpaque(tail)->next = BufferGetBlockNumber(newbuf);
@@ -135,13 +142,15 @@ ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 			meta->ndocs++;
 			meta->nsymbols += doc->len;
 		}
-		memcpy(PageGetContents(retrieval_write_page(&write, metabuf, false)), meta,
-			   sizeof(*meta));
+		if (publish)
+			memcpy(PageGetContents(retrieval_write_page(&write, metabuf, false)), meta,
+				   sizeof(*meta));
 		retrieval_write_finish(&write);
 		if (BufferIsValid(newbuf))
 			UnlockReleaseBuffer(newbuf);
 		UnlockReleaseBuffer(tailbuf);
-		UnlockReleaseBuffer(metabuf);
+		if (publish)
+			UnlockReleaseBuffer(metabuf);
 	} while (done < doc->len);
 }
 

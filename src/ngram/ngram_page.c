@@ -107,8 +107,15 @@ ngram_meta_read(Relation index, BlockNumber metablk, NgramMetaData *meta)
 	memcpy(meta, PageGetContents(page), sizeof(*meta));
 	UnlockReleaseBuffer(buf);
 	if ((meta->mode != NGRAM_MODE_BYTES && meta->mode != NGRAM_MODE_TOKENS) ||
-		meta->nsegments > NGRAM_MAX_SEGMENTS || meta->sample_rate < 1)
+		meta->nsegments > NGRAM_MAX_SEGMENTS || meta->sample_rate < 1 ||
+		meta->npending > NGRAM_MAX_PENDING || meta->nfree > NGRAM_MAX_FREE)
 		ngram_corrupted(index, "invalid metapage");
+}
+
+RetrievalSpace
+ngram_space(NgramMetaData *meta)
+{
+	return RETRIEVAL_SPACE_OF(meta, NGRAM_MAX_PENDING, NGRAM_MAX_FREE);
 }
 
 /* One WAL record: the new metapage contents. */
@@ -194,38 +201,41 @@ ngram_source_close(NgramPageSource *ps)
 /* ---- writing a segment ---- */
 
 /*
- * npages new pages at the end of the relation, contiguous: the extension
- * lock is held for the whole run.
+ * npages contiguous pages: a free run of meta's (taken in the copy the
+ * caller publishes; a crash before that leaves the run free), else new
+ * pages at the end of the relation.
  */
 static BlockNumber
-allocate_run(Relation index, BlockNumber npages)
+allocate_run(Relation index, NgramMetaData *meta, BlockNumber npages)
 {
-	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
-	BlockNumber start = InvalidBlockNumber;
-
-	if (need_lock)
-		LockRelationForExtension(index, ExclusiveLock);
-	for (BlockNumber i = 0; i < npages; i++)
+	if (meta != NULL)
 	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+		RetrievalSpace space = ngram_space(meta);
+		BlockNumber start;
 
-		if (i == 0)
-			start = BufferGetBlockNumber(buf);
-		else if (BufferGetBlockNumber(buf) != start + i)
-			elog(ERROR, "n-gram segment pages are not contiguous");
-		ReleaseBuffer(buf);
+		(void) retrieval_space_recycle(&space);
+		start = retrieval_space_take(&space, npages);
+		if (BlockNumberIsValid(start))
+			return start;
 	}
-	if (need_lock)
-		UnlockRelationForExtension(index, ExclusiveLock);
-	return start;
+	return retrieval_extend_run(index, npages);
+}
+
+Buffer
+ngram_new_page(Relation index, NgramMetaData *meta)
+{
+	BlockNumber blkno = allocate_run(index, meta, 1);
+
+	/* reused or new, its old contents are dead: a zeroed page */
+	return ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_ZERO_AND_LOCK, NULL);
 }
 
 void
-ngram_segment_write(Relation index, const uint8 *image, uint64 nlines, bool building,
-					NgramSegmentRef *ref)
+ngram_segment_write(Relation index, NgramMetaData *meta, const uint8 *image, uint64 nlines,
+					bool building, NgramSegmentRef *ref)
 {
 	BlockNumber npages = (BlockNumber) ((nlines + NGRAM_LINES_PER_PAGE - 1) / NGRAM_LINES_PER_PAGE);
-	BlockNumber start = allocate_run(index, npages);
+	BlockNumber start = allocate_run(index, meta, npages);
 
 	for (BlockNumber p = 0; p < npages; p++)
 	{

@@ -71,7 +71,7 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 		int64		gone,
 					gone_symbols;
 
-		out = ngram_rewrite_segments(index, meta.mode, picked, npicked, callback,
+		out = ngram_rewrite_segments(index, &meta, picked, npicked, callback,
 									 callback_state, &nout, &gone, &gone_symbols);
 		ngram_meta_replace(index, &meta, which, out, nout);
 		meta.ndocs -= gone;
@@ -94,8 +94,9 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 		meta.nsymbols -= meta.buffer_symbols;
 		meta.buffer_docs = 0;
 		meta.buffer_symbols = 0;
-		meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, false);
-		/* the new chain is not listed until the first append's record */
+		ngram_release_chain(index, &meta, meta.buffer_head);
+		meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, &meta, false);
+		/* filled first, then listed with the segments in one record (below) */
 		for (uint32 i = 0; i < nbuf; i++)
 		{
 			ItemPointerData tid;
@@ -105,7 +106,7 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 			if (callback(&tid, callback_state))
 				removed++;
 			else
-				ngram_buffer_append(index, metablk, &meta, &bufdocs[i]);
+				ngram_buffer_append(index, metablk, &meta, &bufdocs[i], false);
 		}
 	}
 	if (npicked > 0 || buffer_dead)
