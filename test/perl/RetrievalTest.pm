@@ -9,8 +9,9 @@
 #   the BM25 tests' comparison of full index-scan rankings with sequential
 #   scans over a table docs (id, body).
 # hybrid_ranking_functions_sql(), hybrid_check_rankings($node, %args): the
-#   hybrid index tests' comparison of index-scan rankings (<@>, <~>, <=>)
-#   with sequential scans, top-N or whole, ties put in id order.
+#   hybrid index tests' comparison of index-scan rankings (<@>, <~>, <=>;
+#   <%> for the n-gram tests) with sequential scans, top-N or whole, ties
+#   put in id order.
 # same_ranking($node, $name, $index_sql, $seq_sql): one test, the two
 #   rankings are equal and not empty (both queries return one text value).
 # rows_with_terms_sql($table): the number of rows a text index on
