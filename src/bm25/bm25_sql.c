@@ -298,16 +298,26 @@ strip_relabel(Node *node)
 	return node;
 }
 
+/* Was the text index built WITH (ngrams = on)?  (its metapage says) */
+static bool
+text_index_has_ngrams(Relation index)
+{
+	Bm25MetaData meta;
+
+	bm25_meta_read(index, &meta);
+	return meta.ngram_meta != 0;
+}
+
 /*
  * The BM25 index whose key is expr (of range table entry varno), or
- * Invalid.  Valid, non-partial indexes are preferred to partial ones.
+ * Invalid; with need_ngrams, only indexes with an n-gram part (<%>).  Valid, non-partial indexes are preferred to partial ones.
  * Several candidates are accepted only when they are interchangeable
  * (same options: the same analyzer, k1 and b, as during REINDEX
  * CONCURRENTLY, when the old and the new index are both valid for a
  * moment); the lowest OID is then chosen.  Otherwise the user must name one.
  */
 static Oid
-find_index_for(PlannerInfo *root, Node *expr, Index varno)
+find_index_for(PlannerInfo *root, Node *expr, Index varno, bool need_ngrams)
 {
 	RangeTblEntry *rte = rt_fetch(varno, root->parse->rtable);
 	Relation	heap;
@@ -337,7 +347,8 @@ find_index_for(PlannerInfo *root, Node *expr, Index varno)
 
 		if (index->rd_rel->relam == amoid && index->rd_index->indnatts == 1 &&
 			index->rd_index->indisvalid &&
-			retrieval_opclass_code(index) == OPCLASS_TEXT_BM25)
+			retrieval_opclass_code(index) == OPCLASS_TEXT_BM25 &&
+			(!need_ngrams || text_index_has_ngrams(index)))
 		{
 			AttrNumber attno = index->rd_index->indkey.values[0];
 
@@ -439,9 +450,6 @@ retrieval_bm25_distance_support(PG_FUNCTION_ARGS)
 	if (!bms_get_singleton_member(relids, &varno) ||
 		varno > list_length(req->root->parse->rtable))
 		PG_RETURN_POINTER(NULL);
-	indexoid = find_index_for(req->root, left, (Index) varno);
-	if (!OidIsValid(indexoid))
-		PG_RETURN_POINTER(NULL);
 
 	/* the operator of this function: <@>, <~>, <=> (src/fusion/) or <%> (src/ngram/) */
 	nspname = get_namespace_name(get_func_namespace(fcall->funcid));
@@ -456,6 +464,12 @@ retrieval_bm25_distance_support(PG_FUNCTION_ARGS)
 			opno = candidate;
 	}
 	if (!OidIsValid(opno))
+		PG_RETURN_POINTER(NULL);
+
+	/* <%> needs an index with an n-gram part: others on the column do not count */
+	indexoid = find_index_for(req->root, left, (Index) varno,
+							  strcmp(get_opname(opno), "<%>") == 0);
+	if (!OidIsValid(indexoid))
 		PG_RETURN_POINTER(NULL);
 
 	wrapped = makeFuncExpr(queryfn, TEXTOID,
