@@ -237,6 +237,17 @@ unittest: unittest-embed
 unittest-embed: test/unit/test_embed_kernels
 	./test/unit/test_embed_kernels
 
+# the PostgreSQL-free FM-index pieces (src/ngram/) against brute force
+test/unit/test_sais: test/unit/test_sais.c src/ngram/sais.c src/ngram/sais.h src/ngram/line_store.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_sais.c src/ngram/sais.c
+test/unit/test_wavelet: test/unit/test_wavelet.c src/ngram/wavelet.c src/ngram/wavelet.h src/ngram/line_store.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_wavelet.c src/ngram/wavelet.c
+unittest: unittest-ngram
+unittest-ngram: test/unit/test_sais test/unit/test_wavelet
+	./test/unit/test_sais
+	./test/unit/test_wavelet
+EXTRA_CLEAN += test/unit/test_sais test/unit/test_wavelet
+
 # Our GEMM against OpenBLAS (Debian libopenblas-dev), one thread: the
 # measurement behind "use a real BLAS if it wins" (docs/benchmarks.md).
 EXTRA_CLEAN += test/bench/embed_gemm_bench

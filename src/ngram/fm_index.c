@@ -14,6 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "fm_index.h"
@@ -465,6 +466,208 @@ fm_locate(const FmSegment *seg, uint32_t row)
 		if (steps > seg->header.sample_rate)
 			return UINT32_MAX;
 	}
+}
+
+/* ---- locating a whole range ---- */
+
+static int
+row_range_cmp(const void *x, const void *y)
+{
+	const uint32_t a = *(const uint32_t *) x;
+	const uint32_t b = *(const uint32_t *) y;
+
+	return a < b ? -1 : a > b;
+}
+
+typedef struct SymbolList
+{
+	WaveletCount *items;
+	uint32_t	n;
+	uint32_t	cap;
+	const NgramAllocator *allocator;
+} SymbolList;
+
+static bool
+collect_symbol(void *arg, uint32_t symbol, uint32_t count)
+{
+	SymbolList *l = arg;
+
+	if (l->n == l->cap)
+	{
+		uint32_t	cap = l->cap ? l->cap * 2 : 16;
+
+		l->items = l->items ? grow(l->allocator, l->items, l->n * sizeof(WaveletCount),
+								   cap * sizeof(WaveletCount))
+			: l->allocator->alloc(cap * sizeof(WaveletCount));
+		l->cap = cap;
+	}
+	l->items[l->n].symbol = symbol;
+	l->items[l->n].count = count;
+	l->n++;
+	return true;
+}
+
+/* ranges this short are walked row by row */
+#define LOCATE_ROW_BY_ROW	4
+
+typedef struct RowRange
+{
+	uint32_t	a;
+	uint32_t	b;
+} RowRange;
+
+/*
+ * SA[sp..ep) as a multiset of positions (not per row: callers only need
+ * where the occurrences are), into out (room for ep - sp).
+ *
+ * Rather than walking LF from each row to a sample (sample_rate random
+ * accesses per row), whole ranges are walked: at step k every range of
+ * LF^k([sp, ep)) gives its sampled rows' positions + k through one rank of
+ * the sampled bitvector and consecutive samples, then splits by preceding
+ * symbol into the ranges of step k + 1.  A row at text position p is
+ * sampled at step p mod sample_rate and at no other step below
+ * sample_rate, so every occurrence is reported exactly once after
+ * sample_rate steps.  Ranges stay long while occurrences share their left
+ * context, and their lines are read in order.
+ */
+uint32_t
+fm_locate_range(const FmSegment *seg, uint32_t sp, uint32_t ep, uint32_t *out,
+				const NgramAllocator *allocator)
+{
+	const FmHeader *h = &seg->header;
+	uint32_t	nout = 0;
+	RowRange   *cur;
+	RowRange   *next;
+	uint32_t	ncur = 0;
+	uint32_t	cap = 64;
+	SymbolList	syms = {NULL, 0, 0, allocator};
+
+	if (sp >= ep)
+		return 0;
+	cur = allocator->alloc(cap * sizeof(RowRange));
+	next = allocator->alloc(cap * sizeof(RowRange));
+	cur[ncur].a = sp;
+	cur[ncur].b = ep;
+	ncur++;
+	for (uint32_t k = 0; k < h->sample_rate && ncur > 0 && nout < ep - sp; k++)
+	{
+		uint32_t	nnext = 0;
+
+		if (allocator->check)
+			allocator->check();
+		for (uint32_t r = 0; r < ncur; r++)
+		{
+			uint32_t	a = cur[r].a;
+			uint32_t	b = cur[r].b;
+			uint32_t	s0;
+			uint32_t	s1;
+
+			if (b - a <= LOCATE_ROW_BY_ROW)
+			{
+				/* short ranges: one LF per row is cheaper than splitting */
+				for (uint32_t row = a; row < b && nout < ep - sp; row++)
+				{
+					uint32_t	rank1;
+					uint32_t	c;
+					uint32_t	to;
+
+					if (bitvec_access(&seg->src, h->sampled_line, row, &rank1))
+					{
+						out[nout++] = read_u32(&seg->src, h->samples_line, rank1) + k;
+						continue;
+					}
+					if (k + 1 == h->sample_rate)
+						continue;
+					to = lf(seg, row, &c);
+					if (c == FM_END)
+						continue;
+					if (nnext == cap)
+					{
+						next = grow(allocator, next, nnext * sizeof(RowRange),
+									cap * 2 * sizeof(RowRange));
+						cur = grow(allocator, cur, ncur * sizeof(RowRange),
+								   cap * 2 * sizeof(RowRange));
+						cap *= 2;
+					}
+					next[nnext].a = to;
+					next[nnext].b = to + 1;
+					nnext++;
+				}
+				continue;
+			}
+			s0 = bitvec_rank1(&seg->src, h->sampled_line, a);
+			s1 = bitvec_rank1(&seg->src, h->sampled_line, b);
+
+			for (uint32_t i = s0; i < s1 && nout < ep - sp; i++)
+				out[nout++] = read_u32(&seg->src, h->samples_line, i) + k;
+			if (s1 - s0 == b - a || k + 1 == h->sample_rate)
+				continue;		/* every row sampled: nothing left to find here */
+			syms.n = 0;
+			wavelet_distinct(&h->wavelet, &seg->src, a, b, FM_SEP, collect_symbol, &syms,
+							 allocator);
+			for (uint32_t j = 0; j < syms.n; j++)
+			{
+				uint32_t	c = syms.items[j].symbol;
+				uint32_t	ra,
+							rb,
+							base = c_of(seg, c);
+
+				wavelet_rank_pair(&h->wavelet, &seg->src, c, a, b, &ra, &rb);
+				if (nnext == cap)
+				{
+					RowRange   *bigger_next = grow(allocator, next, nnext * sizeof(RowRange),
+												   cap * 2 * sizeof(RowRange));
+					RowRange   *bigger_cur = grow(allocator, cur, ncur * sizeof(RowRange),
+												  cap * 2 * sizeof(RowRange));
+
+					next = bigger_next;
+					cur = bigger_cur;
+					cap *= 2;
+				}
+				next[nnext].a = base + ra;
+				next[nnext].b = base + rb;
+				nnext++;
+			}
+		}
+		/* the next step reads its ranges in row order */
+		{
+			RowRange   *t = cur;
+
+			cur = next;
+			next = t;
+			ncur = nnext;
+		}
+		if (ncur > 1)
+			qsort(cur, ncur, sizeof(RowRange), row_range_cmp);
+	}
+	allocator->release(cur);
+	allocator->release(next);
+	if (syms.items)
+		allocator->release(syms.items);
+	return nout;
+}
+
+uint32_t
+fm_position_doc(const FmSegment *seg, uint32_t p)
+{
+	uint32_t	lo = 0,
+				hi = seg->header.ndocs;	/* doc_start[lo] <= p < doc_start[hi] */
+
+	if (seg->header.ndocs == 0)
+		return UINT32_MAX;
+	while (hi - lo > 1)
+	{
+		uint32_t	mid = lo + (hi - lo) / 2;
+
+		if (read_u32(&seg->src, seg->header.doc_start_line, mid) <= p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (p < read_u32(&seg->src, seg->header.doc_start_line, lo) ||
+		p >= read_u32(&seg->src, seg->header.doc_start_line, lo + 1))
+		return UINT32_MAX;
+	return lo;
 }
 
 uint32_t

@@ -173,6 +173,15 @@ extern uint32_t fm_locate(const FmSegment *seg, uint32_t row);
 extern uint32_t fm_occurrence_doc(const FmSegment *seg, uint32_t row, uint32_t len,
 								  uint32_t *offset);
 
+/*
+ * The positions in T of every row of [sp, ep) (out has room for ep - sp),
+ * as a multiset; returns how many (ep - sp for a valid image).
+ */
+extern uint32_t fm_locate_range(const FmSegment *seg, uint32_t sp, uint32_t ep, uint32_t *out,
+								const NgramAllocator *allocator);
+/* the document holding position p of T, or UINT32_MAX for a separator */
+extern uint32_t fm_position_doc(const FmSegment *seg, uint32_t p);
+
 extern uint64_t fm_doc_key(const FmSegment *seg, uint32_t doc);
 extern uint32_t fm_doc_length(const FmSegment *seg, uint32_t doc);
 

@@ -74,7 +74,7 @@
 #define NGRAM_BUFFER_SYMBOLS	(256 * 1024)
 #define NGRAM_MERGE_FANIN		8
 #define NGRAM_TIER_BASE			8	/* tier of a segment: floor(log8(symbols / buffer)) */
-#define NGRAM_SAMPLE_RATE		16
+#define NGRAM_SAMPLE_RATE		32	/* 1.33 bytes per byte of text in byte mode (docs/benchmarks.md) */
 #define NGRAM_LINES_PER_PAGE	127
 
 /* the largest token id of token mode (the alphabet must fit a segment's C array) */
@@ -115,7 +115,7 @@ extern void ngram_corrupted(Relation index, const char *what) pg_attribute_noret
 extern const NgramAllocator *ngram_allocator(void);
 
 /* pinned segment pages, as an NgramLineSource */
-#define NGRAM_SOURCE_SLOTS	16
+#define NGRAM_SOURCE_SLOTS	2048
 typedef struct NgramPageSource
 {
 	Relation	index;
@@ -144,7 +144,7 @@ typedef struct NgramDoc
 
 extern BlockNumber ngram_buffer_new_chain(Relation index, bool building);
 extern void ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
-								const NgramDoc *doc);
+								const NgramDoc *doc, bool publish);
 /* the first limit complete documents of a chain, in insertion order */
 extern NgramDoc *ngram_buffer_read_limit(Relation index, BlockNumber head, uint32 mode,
 										 uint32 limit, uint32 *ndocs);

@@ -64,20 +64,22 @@ ngram_buffer_new_chain(Relation index, bool building)
 }
 
 /*
- * Append a document to the chain listed by meta.  The caller holds the
- * write lock and passes the current metapage contents, which are updated
- * here and written with each record.
+ * Append a document to the chain of meta (buffer_tail).  The caller holds
+ * the write lock and passes the current metapage contents, which are
+ * updated here; with publish, they are also written with each record.
+ * Without it (a chain being filled before it is listed: VACUUM) only the
+ * chain's pages are logged and the caller writes the metapage once done.
  */
 void
 ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
-					const NgramDoc *doc)
+					const NgramDoc *doc, bool publish)
 {
 	Size		width = symbol_width(meta->mode);
 	uint32		done = 0;
 
 	do
 	{
-		Buffer		metabuf = ReadBuffer(index, metablk);
+		Buffer		metabuf = publish ? ReadBuffer(index, metablk) : InvalidBuffer;
 		Buffer		tailbuf = ReadBuffer(index, meta->buffer_tail);
 		Buffer		newbuf = InvalidBuffer;
 		RetrievalPageWrite write;
@@ -89,7 +91,8 @@ ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 		NgramChunk	chunk;
 
 		CHECK_FOR_INTERRUPTS();
-		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		if (publish)
+			LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 		LockBuffer(tailbuf, BUFFER_LOCK_EXCLUSIVE);
 		retrieval_write_begin(&write, index, false);
 		tail = retrieval_write_page(&write, tailbuf, false);
@@ -135,13 +138,15 @@ ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 			meta->ndocs++;
 			meta->nsymbols += doc->len;
 		}
-		memcpy(PageGetContents(retrieval_write_page(&write, metabuf, false)), meta,
-			   sizeof(*meta));
+		if (publish)
+			memcpy(PageGetContents(retrieval_write_page(&write, metabuf, false)), meta,
+				   sizeof(*meta));
 		retrieval_write_finish(&write);
 		if (BufferIsValid(newbuf))
 			UnlockReleaseBuffer(newbuf);
 		UnlockReleaseBuffer(tailbuf);
-		UnlockReleaseBuffer(metabuf);
+		if (publish)
+			UnlockReleaseBuffer(metabuf);
 	} while (done < doc->len);
 }
 

@@ -123,9 +123,11 @@ writer_flush(NgramSegmentWriter *w)
 	if (!w->open)
 		return;
 	old = MemoryContextSwitchTo(w->context);
-	if (fm_build(&w->layout, NGRAM_SAMPLE_RATE,
-				 w->mode == NGRAM_MODE_BYTES ? 256 + FM_FIRST_SYMBOL : FM_FIRST_SYMBOL,
-				 &image, &nlines) != 0)
+	/*
+	 * The alphabet is what the segment holds: UTF-8 never has bytes above
+	 * 0xF4, so byte mode needs 8 wavelet levels, not 9.
+	 */
+	if (fm_build(&w->layout, NGRAM_SAMPLE_RATE, FM_FIRST_SYMBOL, &image, &nlines) != 0)
 		elog(ERROR, "could not build an n-gram segment");
 	MemoryContextSwitchTo(old);
 	if (w->nrefs == w->cap)

@@ -230,7 +230,7 @@ ngram_part_insert(Relation index, BlockNumber metablk, Datum value, ItemPointer 
 	ngram_meta_read(index, metablk, &meta);
 	ngram_value_symbols(meta.mode, value, &doc);
 	doc.key = ngram_tid_key(heap_tid);
-	ngram_buffer_append(index, metablk, &meta, &doc);
+	ngram_buffer_append(index, metablk, &meta, &doc, true);
 	if (meta.buffer_symbols >= NGRAM_BUFFER_SYMBOLS)
 		fold_buffer(index, metablk, &meta);
 	ngram_write_unlock(index, metablk);

@@ -378,6 +378,15 @@ ngram_next_counts(NgramQuery *q, const NgramCursor *c, const uint32 *cands, uint
 /* ---- documents ---- */
 
 static int
+uint32_cmp(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
 hit_cmp(const void *a, const void *b)
 {
 	const NgramDocHit *x = a;
@@ -403,21 +412,36 @@ ngram_cursor_docs(NgramQuery *q, const NgramCursor *c, uint32 *n)
 	for (int i = 0; i < q->nsegs; i++)
 	{
 		const FmRange *r = &c->ranges[i];
+		uint32		n_in = fm_range_count(r);
+		uint32	   *pos;
+		uint32		got;
+		uint32		prev_doc = UINT32_MAX;
 
-		for (uint32 row = r->sp; row < r->ep; row++)
+		if (n_in == 0)
+			continue;
+		pos = palloc_extended(sizeof(uint32) * n_in, MCXT_ALLOC_HUGE);
+		got = fm_locate_range(&q->segs[i], r->sp, r->ep, pos, ngram_allocator());
+		if (got != n_in)
+			ngram_corrupted(q->index, "occurrences not found by locate");
+		/* in position order, the documents' binary searches share their lines */
+		qsort(pos, got, sizeof(uint32), uint32_cmp);
+		for (uint32 j = 0; j < got; j++)
 		{
-			uint32		off;
-			uint32		doc;
+			uint32		doc = fm_position_doc(&q->segs[i], pos[j]);
 
-			if ((row & 255) == 0)
-				CHECK_FOR_INTERRUPTS();
-			doc = fm_occurrence_doc(&q->segs[i], row, c->len, &off);
 			if (doc == UINT32_MAX)
 				ngram_corrupted(q->index, "occurrence outside every document");
+			if (doc == prev_doc)
+			{
+				hits[m - 1].occurrences++;
+				continue;
+			}
 			hits[m].key = fm_doc_key(&q->segs[i], doc);
 			hits[m].occurrences = 1;
 			m++;
+			prev_doc = doc;
 		}
+		pfree(pos);
 	}
 	for (uint32 j = 0; j < c->nmatches; j++)
 	{
@@ -429,7 +453,7 @@ ngram_cursor_docs(NgramQuery *q, const NgramCursor *c, uint32 *n)
 	for (uint64 j = 0; j < m; j++)
 	{
 		if (out > 0 && hits[out - 1].key == hits[j].key)
-			hits[out - 1].occurrences++;
+			hits[out - 1].occurrences += hits[j].occurrences;
 		else
 			hits[out++] = hits[j];
 	}

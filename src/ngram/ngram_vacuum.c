@@ -95,7 +95,7 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 		meta.buffer_docs = 0;
 		meta.buffer_symbols = 0;
 		meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, false);
-		/* the new chain is not listed until the first append's record */
+		/* filled first, then listed with the segments in one record (below) */
 		for (uint32 i = 0; i < nbuf; i++)
 		{
 			ItemPointerData tid;
@@ -105,7 +105,7 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 			if (callback(&tid, callback_state))
 				removed++;
 			else
-				ngram_buffer_append(index, metablk, &meta, &bufdocs[i]);
+				ngram_buffer_append(index, metablk, &meta, &bufdocs[i], false);
 		}
 	}
 	if (npicked > 0 || buffer_dead)

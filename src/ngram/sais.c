@@ -41,9 +41,10 @@
  * Scratch from the allocator is therefore only the bucket arrays: two
  * arrays of sigma words at the top level (or one, recounting the text,
  * when sigma is large relative to n), and at a recursion level whose
- * buckets do not fit in the spare room at most one array of (alphabet of
- * that level) <= n/2 words.  A level releases its own bucket arrays before
- * recursing, so the peak is at most max(2 * sigma, n / 2 + 65536) words
+ * buckets do not fit in the spare room either two small arrays or one
+ * array of (alphabet of that level) <= n/2 words.  A level releases its
+ * own bucket arrays before recursing, so the peak is at most
+ * max(2 * sigma, n / 2 + 65536) words
  * (buckets_setup), within the "n + O(sigma)" budget of sais.h.  On byte or
  * vocabulary alphabets the recursion levels normally fit in the spare room
  * and the peak is just the top level's 2 * sigma words.

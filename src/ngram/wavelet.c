@@ -32,7 +32,11 @@
  * line already read for i (or sp / ep) whenever it falls inside that line,
  * costs nothing while p == 0, and the descent stops as soon as the range
  * [p, i) is empty.  Without a stored table of per-symbol block starts this
- * is the minimum: one line per distinct line touched per level.
+ * is the minimum: one line per distinct line touched per level (at most 2
+ * per level for rank and access_rank, 3 for rank_pair).
+ *
+ * Build scratch: n + (largest per-level count of ones) + 1 uint32 words,
+ * i.e. about 1.5 n for random data; never malloc, only the allocator.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,7 +49,8 @@
  * built for the baseline x86-64 target, where __builtin_popcountll is a
  * library call.  So the hot entry points exist twice, the second compiled
  * for POPCNT, and a CPU check picks one on first use.  The query bodies
- * are always-inline so each copy gets its own code.
+ * are always-inline so each copy gets its own code.  (Define
+ * WAVELET_NO_POPCNT_DISPATCH to build only the portable copy.)
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define WV_INLINE static inline __attribute__((always_inline))
@@ -54,7 +59,8 @@
 #endif
 
 #if (defined(__x86_64__) || defined(__i386__)) && \
-	(defined(__GNUC__) || defined(__clang__)) && !defined(__POPCNT__)
+	(defined(__GNUC__) || defined(__clang__)) && !defined(__POPCNT__) && \
+	!defined(WAVELET_NO_POPCNT_DISPATCH)
 #define WV_POPCNT_DISPATCH 1
 #define WV_POPCNT_TARGET __attribute__((target("popcnt")))
 
@@ -262,15 +268,14 @@ bitvec_rank1(const NgramLineSource *src, uint64_t first_line, uint32_t i)
 {
 #ifdef WV_POPCNT_DISPATCH
 	if (wv_use_popcnt())
-	{
 		return bitvec_rank1_popcnt(src, first_line, i);
-	}
 #endif
 	return bitvec_rank1_impl(src, first_line, i);
 }
 
 WV_INLINE bool
-bitvec_access_impl(const NgramLineSource *src, uint64_t first_line, uint32_t i, uint32_t *rank1)
+bitvec_access_impl(const NgramLineSource *src, uint64_t first_line, uint32_t i,
+				   uint32_t *rank1)
 {
 	uint32_t	line = i / NGRAM_BITS_PER_LINE;
 	uint32_t	off = i - line * NGRAM_BITS_PER_LINE;
@@ -282,7 +287,8 @@ bitvec_access_impl(const NgramLineSource *src, uint64_t first_line, uint32_t i, 
 
 #ifdef WV_POPCNT_DISPATCH
 static bool WV_POPCNT_TARGET
-bitvec_access_popcnt(const NgramLineSource *src, uint64_t first_line, uint32_t i, uint32_t *rank1)
+bitvec_access_popcnt(const NgramLineSource *src, uint64_t first_line, uint32_t i,
+					 uint32_t *rank1)
 {
 	return bitvec_access_impl(src, first_line, i, rank1);
 }
@@ -293,9 +299,7 @@ bitvec_access(const NgramLineSource *src, uint64_t first_line, uint32_t i, uint3
 {
 #ifdef WV_POPCNT_DISPATCH
 	if (wv_use_popcnt())
-	{
 		return bitvec_access_popcnt(src, first_line, i, rank1);
-	}
 #endif
 	return bitvec_access_impl(src, first_line, i, rank1);
 }
@@ -517,7 +521,8 @@ level_base(const WaveletInfo *info, uint32_t l)
 }
 
 WV_INLINE uint32_t
-wavelet_rank_impl(const WaveletInfo *info, const NgramLineSource *src, uint32_t c, uint32_t i)
+wavelet_rank_impl(const WaveletInfo *info, const NgramLineSource *src, uint32_t c,
+				  uint32_t i)
 {
 	uint32_t	p = 0;
 	uint32_t	l;
@@ -549,7 +554,8 @@ wavelet_rank_impl(const WaveletInfo *info, const NgramLineSource *src, uint32_t 
 
 #ifdef WV_POPCNT_DISPATCH
 static uint32_t WV_POPCNT_TARGET
-wavelet_rank_popcnt(const WaveletInfo *info, const NgramLineSource *src, uint32_t c, uint32_t i)
+wavelet_rank_popcnt(const WaveletInfo *info, const NgramLineSource *src, uint32_t c,
+					uint32_t i)
 {
 	return wavelet_rank_impl(info, src, c, i);
 }
@@ -560,16 +566,14 @@ wavelet_rank(const WaveletInfo *info, const NgramLineSource *src, uint32_t c, ui
 {
 #ifdef WV_POPCNT_DISPATCH
 	if (wv_use_popcnt())
-	{
 		return wavelet_rank_popcnt(info, src, c, i);
-	}
 #endif
 	return wavelet_rank_impl(info, src, c, i);
 }
 
 WV_INLINE void
 wavelet_rank_pair_impl(const WaveletInfo *info, const NgramLineSource *src, uint32_t c,
-				  uint32_t sp, uint32_t ep, uint32_t *rank_sp, uint32_t *rank_ep)
+					   uint32_t sp, uint32_t ep, uint32_t *rank_sp, uint32_t *rank_ep)
 {
 	uint32_t	p = 0;
 	uint32_t	l;
@@ -617,14 +621,16 @@ wavelet_rank_pair_impl(const WaveletInfo *info, const NgramLineSource *src, uint
 
 #ifdef WV_POPCNT_DISPATCH
 static void WV_POPCNT_TARGET
-wavelet_rank_pair_popcnt(const WaveletInfo *info, const NgramLineSource *src, uint32_t c, uint32_t sp, uint32_t ep, uint32_t *rank_sp, uint32_t *rank_ep)
+wavelet_rank_pair_popcnt(const WaveletInfo *info, const NgramLineSource *src, uint32_t c,
+						 uint32_t sp, uint32_t ep, uint32_t *rank_sp, uint32_t *rank_ep)
 {
 	wavelet_rank_pair_impl(info, src, c, sp, ep, rank_sp, rank_ep);
 }
 #endif
 
 void
-wavelet_rank_pair(const WaveletInfo *info, const NgramLineSource *src, uint32_t c, uint32_t sp, uint32_t ep, uint32_t *rank_sp, uint32_t *rank_ep)
+wavelet_rank_pair(const WaveletInfo *info, const NgramLineSource *src, uint32_t c,
+				  uint32_t sp, uint32_t ep, uint32_t *rank_sp, uint32_t *rank_ep)
 {
 #ifdef WV_POPCNT_DISPATCH
 	if (wv_use_popcnt())
@@ -638,7 +644,7 @@ wavelet_rank_pair(const WaveletInfo *info, const NgramLineSource *src, uint32_t 
 
 WV_INLINE uint32_t
 wavelet_access_rank_impl(const WaveletInfo *info, const NgramLineSource *src, uint32_t i,
-					uint32_t *rank)
+						 uint32_t *rank)
 {
 	uint32_t	p = 0;
 	uint32_t	sym = 0;
@@ -680,20 +686,20 @@ wavelet_access_rank_impl(const WaveletInfo *info, const NgramLineSource *src, ui
 
 #ifdef WV_POPCNT_DISPATCH
 static uint32_t WV_POPCNT_TARGET
-wavelet_access_rank_popcnt(const WaveletInfo *info, const NgramLineSource *src, uint32_t i, uint32_t *rank)
+wavelet_access_rank_popcnt(const WaveletInfo *info, const NgramLineSource *src, uint32_t i,
+						   uint32_t *rank)
 {
 	return wavelet_access_rank_impl(info, src, i, rank);
 }
 #endif
 
 uint32_t
-wavelet_access_rank(const WaveletInfo *info, const NgramLineSource *src, uint32_t i, uint32_t *rank)
+wavelet_access_rank(const WaveletInfo *info, const NgramLineSource *src, uint32_t i,
+					uint32_t *rank)
 {
 #ifdef WV_POPCNT_DISPATCH
 	if (wv_use_popcnt())
-	{
 		return wavelet_access_rank_popcnt(info, src, i, rank);
-	}
 #endif
 	return wavelet_access_rank_impl(info, src, i, rank);
 }
@@ -728,8 +734,8 @@ node_end_symbol(const WaveletInfo *info, const WaveletNode *nd)
  * how many (0..2), zero child first.
  */
 WV_INLINE int
-node_children_impl(const WaveletInfo *info, const NgramLineSource *src, const WaveletNode *nd,
-			  uint32_t min_symbol, WaveletNode *child)
+node_children_impl(const WaveletInfo *info, const NgramLineSource *src,
+				   const WaveletNode *nd, uint32_t min_symbol, WaveletNode *child)
 {
 	LineCursor	lc;
 	uint32_t	l = nd->level;
@@ -761,20 +767,20 @@ node_children_impl(const WaveletInfo *info, const NgramLineSource *src, const Wa
 
 #ifdef WV_POPCNT_DISPATCH
 static int WV_POPCNT_TARGET
-node_children_popcnt(const WaveletInfo *info, const NgramLineSource *src, const WaveletNode *nd, uint32_t min_symbol, WaveletNode *child)
+node_children_popcnt(const WaveletInfo *info, const NgramLineSource *src,
+					 const WaveletNode *nd, uint32_t min_symbol, WaveletNode *child)
 {
 	return node_children_impl(info, src, nd, min_symbol, child);
 }
 #endif
 
 static int
-node_children(const WaveletInfo *info, const NgramLineSource *src, const WaveletNode *nd, uint32_t min_symbol, WaveletNode *child)
+node_children(const WaveletInfo *info, const NgramLineSource *src, const WaveletNode *nd,
+			  uint32_t min_symbol, WaveletNode *child)
 {
 #ifdef WV_POPCNT_DISPATCH
 	if (wv_use_popcnt())
-	{
 		return node_children_popcnt(info, src, nd, min_symbol, child);
-	}
 #endif
 	return node_children_impl(info, src, nd, min_symbol, child);
 }

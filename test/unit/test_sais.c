@@ -472,7 +472,8 @@ test_large(void)
 		double		phi = 1.6180339887498949;
 
 		for (uint32_t i = 0; i + 1 < n; i++)
-			t[i] = 1 + (uint32_t) ((uint64_t) ((i + 2) / phi) - (uint64_t) ((i + 1) / phi));
+			t[i] = 1 + (uint32_t) ((uint64_t) ((i + 2) / phi) -
+								   (uint64_t) ((i + 1) / phi));
 		t[n - 1] = 0;
 		check_large("large fibonacci", t, n, 3, 0);
 	}
