@@ -45,7 +45,6 @@ DDL timing (benchlib.bm25), the judged sets (ir_datasets), the metrics
 """
 import re
 import threading
-import time
 
 import numpy as np
 
@@ -415,7 +414,6 @@ def cmd_eval(args, results):
             try:
                 out["sets"].append(eval_set(conn, cur, spec, ds, args, out["failures"]))
             except Exception as e:   # noqa: BLE001  (report, go on with the next set)
-                conn.rollback() if not conn.autocommit else None
                 out["failures"].append("%s: %s" % (spec, str(e).strip()))
                 log("ERROR %s: %s" % (spec, e))
 
