@@ -32,6 +32,7 @@ OBJS = \
 
 AM_OBJS = \
 	src/page/index_page.o \
+	src/page/page_space.o \
 	src/am/am_handler.o \
 	src/am/am_options.o \
 	src/am/am_scan.o \
@@ -242,11 +243,14 @@ test/unit/test_sais: test/unit/test_sais.c src/ngram/sais.c src/ngram/sais.h src
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_sais.c src/ngram/sais.c
 test/unit/test_wavelet: test/unit/test_wavelet.c src/ngram/wavelet.c src/ngram/wavelet.h src/ngram/line_store.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_wavelet.c src/ngram/wavelet.c
+test/unit/test_fm_index: test/unit/test_fm_index.c $(NGRAM_CORE_OBJS:.o=.c) src/ngram/fm_index.h src/ngram/wavelet.h src/ngram/sais.h src/ngram/line_store.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_fm_index.c $(NGRAM_CORE_OBJS:.o=.c)
 unittest: unittest-ngram
-unittest-ngram: test/unit/test_sais test/unit/test_wavelet
+unittest-ngram: test/unit/test_sais test/unit/test_wavelet test/unit/test_fm_index
 	./test/unit/test_sais
 	./test/unit/test_wavelet
-EXTRA_CLEAN += test/unit/test_sais test/unit/test_wavelet
+	./test/unit/test_fm_index
+EXTRA_CLEAN += test/unit/test_sais test/unit/test_wavelet test/unit/test_fm_index
 
 # Our GEMM against OpenBLAS (Debian libopenblas-dev), one thread: the
 # measurement behind "use a real BLAS if it wins" (docs/benchmarks.md).

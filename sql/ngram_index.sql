@@ -99,6 +99,13 @@ SELECT retrieval.ngram_count('ng_toks_idx', ARRAY[7,5]);
 SELECT i.id, round(s.score::numeric, 6) FROM retrieval.seal_search('ng_toks_idx', ARRAY[7,5,-1,8,-1,100000]) s
 	JOIN ng_toks i ON i.ctid = s.ctid ORDER BY s.score DESC, i.id;
 
+-- 4-byte characters come back whole
+CREATE TABLE ng_emoji (body text);
+INSERT INTO ng_emoji VALUES ('x😀y'), ('a🎉'), ('x😀z');
+CREATE INDEX ng_emoji_idx ON ng_emoji USING retrieval (body) WITH (ngrams = on, model = 'none');
+SELECT next, convert_to(next, 'UTF8'), count FROM retrieval.ngram_next('ng_emoji_idx', 'x');
+SELECT next, convert_to(next, 'UTF8'), count FROM retrieval.ngram_next('ng_emoji_idx', '', k => 2);
+
 -- unlogged tables
 CREATE UNLOGGED TABLE ng_unlogged (body text);
 INSERT INTO ng_unlogged VALUES ('alpha beta'), ('beta gamma');
@@ -123,4 +130,4 @@ SELECT * FROM retrieval.ngram_next('ng_docs_idx', 'light', k => 0);
 SELECT * FROM retrieval.ngram_docs('ng_docs_idx', '');
 SELECT id FROM ng_toks ORDER BY t LIMIT 1;
 
-DROP TABLE ng_docs, ng_toks, ng_unlogged, ng_plain;
+DROP TABLE ng_docs, ng_toks, ng_unlogged, ng_plain, ng_emoji;

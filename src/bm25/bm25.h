@@ -98,6 +98,7 @@
 #include "utils/relcache.h"
 
 #include "../am/retrieval_am.h"
+#include "../page/page_space.h"
 #include "../page/index_page.h"
 #include "../tokenize/tokenizer.h"
 
@@ -129,19 +130,9 @@ typedef struct Bm25SegmentRef
 } Bm25SegmentRef;
 
 /* Pages released by a flush or merge, reusable once safe is removable. */
-typedef struct Bm25PendingRun
-{
-	BlockNumber start;
-	BlockNumber npages;
-	FullTransactionId safe;		/* next xid when the pages were unlinked */
-} Bm25PendingRun;
-
-/* Reusable pages: runs sorted by start, adjacent runs coalesced. */
-typedef struct Bm25FreeRun
-{
-	BlockNumber start;
-	BlockNumber npages;
-} Bm25FreeRun;
+/* Unlinked and reusable page runs (src/page/page_space.h). */
+typedef RetrievalPendingRun Bm25PendingRun;
+typedef RetrievalFreeRun Bm25FreeRun;
 
 /* Contents of the metapage after the common header. */
 typedef struct Bm25MetaData

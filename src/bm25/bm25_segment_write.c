@@ -362,30 +362,14 @@ filler_pad_to(PageFiller *f, uint64 off)
 static BlockNumber
 allocate_run(Relation index, BlockNumber npages, bool building)
 {
-	bool		need_lock = !RELATION_IS_LOCAL(index);
-	BlockNumber start = InvalidBlockNumber;
-
 	if (!building)
 	{
-		start = bm25_space_take_run(index, npages);
+		BlockNumber start = bm25_space_take_run(index, npages);
+
 		if (BlockNumberIsValid(start))
 			return start;
 	}
-	if (need_lock)
-		LockRelationForExtension(index, ExclusiveLock);
-	for (BlockNumber i = 0; i < npages; i++)
-	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
-
-		if (i == 0)
-			start = BufferGetBlockNumber(buf);
-		else if (BufferGetBlockNumber(buf) != start + i)
-			elog(ERROR, "BM25 segment pages are not contiguous");
-		ReleaseBuffer(buf);
-	}
-	if (need_lock)
-		UnlockRelationForExtension(index, ExclusiveLock);
-	return start;
+	return retrieval_extend_run(index, npages);
 }
 
 static inline uint64

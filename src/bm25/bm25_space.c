@@ -5,15 +5,9 @@
  *	  in the metapage until no scan can still read them, then are reused
  *	  for new segments (contiguous runs) and write-buffer pages.
  *
- * The rule.  A scan copies the metapage once (rescan) and then reads the
- * segments and chains it lists, possibly long after a merge or flush has
- * unlinked them.  Such a scan runs under a snapshot taken before the
- * unlinking, so its backend's xmin is at most the next transaction id of
- * that moment.  So unlinked pages are stamped with ReadNextFullTransactionId()
- * in the same WAL record that unlinks them (the "pending" runs) and become
- * reusable (the "free" runs) only when that id is older than every
- * running backend's xmin (GlobalVisCheckRemovableFullXid, the test nbtree
- * uses to recycle deleted pages).  Until then they are not touched.
+ * The reuse rule and the lists are src/page/page_space.h's; this file
+ * keeps BM25's side: its metapage's view of the lists, runs for new
+ * segments, pages for write-buffer chains, and VACUUM's sweep.
  *
  * Both lists live in the metapage and change only in WAL records of the
  * metapage, under its exclusive buffer lock, so they are crash-safe and
@@ -44,162 +38,63 @@
 
 #include "bm25.h"
 
-/* Add a run to the sorted free list, coalescing with its neighbours. */
-static void
-free_add(Bm25MetaData *meta, BlockNumber start, BlockNumber npages)
+/* The lists inside a BM25 metapage copy. */
+static inline RetrievalSpace
+space_of(Bm25MetaData *meta)
 {
-	int			i = 0;
-	int			n = (int) meta->nfree;
-	Bm25FreeRun *f = meta->free;
-
-	while (i < n && f[i].start < start)
-		i++;
-	/* joins the previous run */
-	if (i > 0 && f[i - 1].start + f[i - 1].npages == start)
-	{
-		f[i - 1].npages += npages;
-		if (i < n && f[i - 1].start + f[i - 1].npages == f[i].start)
-		{
-			f[i - 1].npages += f[i].npages;
-			memmove(&f[i], &f[i + 1], sizeof(Bm25FreeRun) * (n - i - 1));
-			meta->nfree--;
-		}
-		return;
-	}
-	/* joins the next run */
-	if (i < n && start + npages == f[i].start)
-	{
-		f[i].start = start;
-		f[i].npages += npages;
-		return;
-	}
-	if (n == BM25_MAX_FREE)
-	{
-		/* full: keep the larger runs, drop the smallest (leaked) */
-		int			smallest = 0;
-
-		for (int j = 1; j < n; j++)
-			if (f[j].npages < f[smallest].npages)
-				smallest = j;
-		if (f[smallest].npages >= npages)
-		{
-			meta->lost_pages += npages;
-			return;
-		}
-		meta->lost_pages += f[smallest].npages;
-		memmove(&f[smallest], &f[smallest + 1], sizeof(Bm25FreeRun) * (n - smallest - 1));
-		n--;
-		meta->nfree--;
-		if (smallest < i)
-			i--;
-	}
-	memmove(&f[i + 1], &f[i], sizeof(Bm25FreeRun) * (n - i));
-	f[i].start = start;
-	f[i].npages = npages;
-	meta->nfree++;
+	return RETRIEVAL_SPACE_OF(meta, BM25_MAX_PENDING, BM25_MAX_FREE);
 }
 
-/*
- * Unlink a run: reusable once every backend's xmin is past the next
- * transaction id of now.  meta is a metapage being changed in a WAL record.
- */
 void
 bm25_space_release(Bm25MetaData *meta, BlockNumber start, BlockNumber npages)
 {
-	FullTransactionId safe = ReadNextFullTransactionId();
-	Bm25PendingRun *last;
+	RetrievalSpace s = space_of(meta);
 
-	if (npages == 0)
-		return;
-	last = meta->npending > 0 ? &meta->pending[meta->npending - 1] : NULL;
-	if (last && FullTransactionIdEquals(last->safe, safe) && last->start + last->npages == start)
-	{
-		last->npages += npages;
-		return;
-	}
-	if (meta->npending == BM25_MAX_PENDING)
-		(void) bm25_space_recycle(meta);
-	if (meta->npending == BM25_MAX_PENDING)
-	{
-		meta->lost_pages += npages;
-		return;
-	}
-	last = &meta->pending[meta->npending++];
-	last->start = start;
-	last->npages = npages;
-	last->safe = safe;
+	retrieval_space_release(&s, start, npages);
 }
 
-/* Release sorted, distinct blocks (a chain's pages), coalescing neighbours. */
 void
 bm25_space_release_blocks(Bm25MetaData *meta, const BlockNumber *blocks, int nblocks)
 {
-	int			i = 0;
+	RetrievalSpace s = space_of(meta);
 
-	while (i < nblocks)
-	{
-		int			j = i + 1;
-
-		while (j < nblocks && blocks[j] == blocks[j - 1] + 1)
-			j++;
-		bm25_space_release(meta, blocks[i], (BlockNumber) (j - i));
-		i = j;
-	}
+	retrieval_space_release_blocks(&s, blocks, nblocks);
 }
 
-/* Pending runs no scan can read any more become free; true if any did. */
 bool
 bm25_space_recycle(Bm25MetaData *meta)
 {
-	uint32		kept = 0;
-	bool		changed = false;
+	RetrievalSpace s = space_of(meta);
 
-	for (uint32 i = 0; i < meta->npending; i++)
-	{
-		Bm25PendingRun *p = &meta->pending[i];
-
-		if (GlobalVisCheckRemovableFullXid(NULL, p->safe))
-		{
-			free_add(meta, p->start, p->npages);
-			changed = true;
-		}
-		else
-			meta->pending[kept++] = *p;
-	}
-	meta->npending = kept;
-	return changed;
+	return retrieval_space_recycle(&s);
 }
 
-/*
- * Take npages contiguous free pages (best fit: the smallest run that is
- * large enough, so large runs stay for large segments); InvalidBlockNumber
- * if no run fits.
- */
 BlockNumber
 bm25_space_take(Bm25MetaData *meta, BlockNumber npages)
 {
-	int			best = -1;
-	BlockNumber start;
+	RetrievalSpace s = space_of(meta);
 
-	if (npages == 0)
-		return InvalidBlockNumber;
-	for (uint32 i = 0; i < meta->nfree; i++)
-		if (meta->free[i].npages >= npages &&
-			(best < 0 || meta->free[i].npages < meta->free[best].npages))
-			best = (int) i;
-	if (best < 0)
-		return InvalidBlockNumber;
-	start = meta->free[best].start;
-	meta->free[best].start += npages;
-	meta->free[best].npages -= npages;
-	if (meta->free[best].npages == 0)
-	{
-		memmove(&meta->free[best], &meta->free[best + 1],
-				sizeof(Bm25FreeRun) * (meta->nfree - best - 1));
-		meta->nfree--;
-	}
-	return start;
+	return retrieval_space_take(&s, npages);
 }
+
+uint64
+bm25_space_free_pages(const Bm25MetaData *meta)
+{
+	RetrievalSpace s = space_of((Bm25MetaData *) meta);
+
+	return retrieval_space_free_pages(&s);
+}
+
+BlockNumber *
+bm25_space_chain_blocks(Relation index, BlockNumber head, int *nblocks)
+{
+	return retrieval_chain_blocks(index, head, nblocks);
+}
+
+
+
+
+
 
 /* Write a changed copy of the metapage back (WAL-logged); metabuf is locked. */
 static void
@@ -257,57 +152,8 @@ bm25_space_new_page(Relation index, Bm25MetaData *wmeta)
 	return ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_ZERO_AND_LOCK, NULL);
 }
 
-static int
-block_cmp(const void *a, const void *b)
-{
-	BlockNumber x = *(const BlockNumber *) a;
-	BlockNumber y = *(const BlockNumber *) b;
 
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
 
-/* The pages of the chain starting at head, sorted. */
-BlockNumber *
-bm25_space_chain_blocks(Relation index, BlockNumber head, int *nblocks)
-{
-	int			cap = 64;
-	int			n = 0;
-	BlockNumber *blocks = palloc(sizeof(BlockNumber) * cap);
-	BlockNumber blkno = head;
-	BlockNumber nrel = RelationGetNumberOfBlocks(index);
-
-	while (BlockNumberIsValid(blkno))
-	{
-		Buffer		buf;
-
-		CHECK_FOR_INTERRUPTS();
-		if (n == cap)
-		{
-			cap *= 2;
-			blocks = repalloc_huge(blocks, sizeof(BlockNumber) * cap);
-		}
-		blocks[n++] = blkno;
-		buf = ReadBuffer(index, blkno);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		blkno = RetrievalPageGetOpaque(BufferGetPage(buf))->next;
-		UnlockReleaseBuffer(buf);
-		if ((BlockNumber) n > nrel)
-			bm25_corrupted(index, "cycle in a write buffer chain");
-	}
-	qsort(blocks, n, sizeof(BlockNumber), block_cmp);
-	*nblocks = n;
-	return blocks;
-}
-
-uint64
-bm25_space_free_pages(const Bm25MetaData *meta)
-{
-	uint64		n = 0;
-
-	for (uint32 i = 0; i < meta->nfree; i++)
-		n += meta->free[i].npages;
-	return n;
-}
 
 static bool
 mark_range(uint8 *used, BlockNumber nblocks, BlockNumber start, BlockNumber npages)
@@ -342,7 +188,7 @@ mark_chain(Relation index, uint8 *used, BlockNumber nblocks, BlockNumber blkno)
 }
 
 /*
- * The pages without the BM25 page type (hybrid indexes), as a bitmap of
+ * The pages without the BM25 page type (hybrid indexes, n-gram parts), as a bitmap of
  * the first *nblocks blocks.  Read without the metapage lock: a page of
  * the dense part never becomes a BM25 page, and pages that are new now
  * count as foreign, so the picture can only be conservative.
@@ -400,7 +246,7 @@ bm25_space_sweep(Relation index)
 	Bm25MetaData peek;
 
 	bm25_meta_read(index, &peek);
-	if (peek.dense_meta != 0)
+	if (peek.dense_meta != 0 || peek.ngram_meta != 0)
 		foreign = foreign_pages(index, &nforeign);
 
 	LockPage(index, RETRIEVAL_META_BLKNO, ExclusiveLock);
@@ -437,13 +283,14 @@ bm25_space_sweep(Relation index)
 
 	/*
 	 * A hybrid index shares the relation with its dense part (HNSW pages and
-	 * its metapage), which this metapage does not list: only pages that
-	 * carry the BM25 page type can be ours.  XXX: this reads every page
-	 * not listed here, i.e. the whole dense part, once per VACUUM (before
-	 * taking the locks); and a BM25 page run allocated but never written (zero pages after a crash)
-	 * is not recognised as ours in a hybrid index.
+	 * its metapage), an index WITH (ngrams = on) with its n-gram part, which
+	 * this metapage does not list: only pages that carry the BM25 page type
+	 * can be ours.  XXX: this reads every page not listed here, i.e. the
+	 * whole other parts, once per VACUUM (before taking the locks); and a
+	 * BM25 page run allocated but never written (zero pages after a crash)
+	 * is not recognised as ours in such an index.
 	 */
-	if (local.dense_meta != 0)
+	if (local.dense_meta != 0 || local.ngram_meta != 0)
 	{
 		for (BlockNumber b = 1; b < nblocks; b++)
 			if (b >= nforeign || (foreign[b / 8] & (1 << (b % 8))))

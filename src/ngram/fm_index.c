@@ -117,18 +117,20 @@ layout_close_doc(FmLayout *layout, uint32_t start, uint64_t key)
 	layout->text[layout->len++] = FM_SEP;
 }
 
-bool
-fm_layout_add(FmLayout *layout, const uint32_t *symbols, uint32_t len, uint64_t key)
+/* symbols of 1 or 4 bytes, reversed and shifted past END and SEP */
+static bool
+layout_add(FmLayout *layout, const void *symbols, int width, uint32_t len, uint64_t key)
 {
 	uint32_t	start;
 
 	if (!layout_reserve(layout, len))
 		return false;
 	start = (uint32_t) layout->len;
-	/* reversed, shifted past END and SEP */
 	for (uint32_t i = 0; i < len; i++)
 	{
-		uint32_t	c = symbols[len - 1 - i] + FM_FIRST_SYMBOL;
+		uint32_t	j = len - 1 - i;
+		uint32_t	c = (width == 1 ? ((const uint8_t *) symbols)[j]
+						 : ((const uint32_t *) symbols)[j]) + FM_FIRST_SYMBOL;
 
 		layout->text[start + i] = c;
 		if (c > layout->max_symbol)
@@ -140,24 +142,15 @@ fm_layout_add(FmLayout *layout, const uint32_t *symbols, uint32_t len, uint64_t 
 }
 
 bool
+fm_layout_add(FmLayout *layout, const uint32_t *symbols, uint32_t len, uint64_t key)
+{
+	return layout_add(layout, symbols, 4, len, key);
+}
+
+bool
 fm_layout_add_bytes(FmLayout *layout, const uint8_t *bytes, uint32_t len, uint64_t key)
 {
-	uint32_t	start;
-
-	if (!layout_reserve(layout, len))
-		return false;
-	start = (uint32_t) layout->len;
-	for (uint32_t i = 0; i < len; i++)
-	{
-		uint32_t	c = (uint32_t) bytes[len - 1 - i] + FM_FIRST_SYMBOL;
-
-		layout->text[start + i] = c;
-		if (c > layout->max_symbol)
-			layout->max_symbol = c;
-	}
-	layout->len += len;
-	layout_close_doc(layout, start, key);
-	return true;
+	return layout_add(layout, bytes, 1, len, key);
 }
 
 void
@@ -674,30 +667,20 @@ uint32_t
 fm_occurrence_doc(const FmSegment *seg, uint32_t row, uint32_t len, uint32_t *offset)
 {
 	uint32_t	p = fm_locate(seg, row);
-	uint32_t	lo = 0,
-				hi = seg->header.ndocs;	/* doc_start[lo] <= p < doc_start[hi] */
+	uint32_t	doc;
 	uint32_t	start,
 				doclen,
 				q;
 
-	if (p == UINT32_MAX || seg->header.ndocs == 0)
+	if (p == UINT32_MAX || (doc = fm_position_doc(seg, p)) == UINT32_MAX)
 		return UINT32_MAX;
-	while (hi - lo > 1)
-	{
-		uint32_t	mid = lo + (hi - lo) / 2;
-
-		if (read_u32(&seg->src, seg->header.doc_start_line, mid) <= p)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	start = read_u32(&seg->src, seg->header.doc_start_line, lo);
-	doclen = read_u32(&seg->src, seg->header.doc_start_line, lo + 1) - start - 1;
+	start = read_u32(&seg->src, seg->header.doc_start_line, doc);
+	doclen = read_u32(&seg->src, seg->header.doc_start_line, doc + 1) - start - 1;
 	q = p - start;
-	if (p < start || q + len > doclen)
+	if (q + len > doclen)
 		return UINT32_MAX;
 	*offset = doclen - q - len;
-	return lo;
+	return doc;
 }
 
 uint64_t

@@ -42,12 +42,16 @@
  * in one WAL record of the metapage.  Segment pages are read with a pin
  * and no content lock, since they never change once listed.
  *
- * XXX not done: reuse of the pages of merged, vacuumed or folded-away
- * segments and chains (BM25's xid-stamped free runs, bm25_space.c, are the
- * model to generalise into src/page/): the file only grows until REINDEX,
- * by O(log n) times the text in the worst case.  On a hot standby this
- * also means a query never sees a reused page.  Merges run inline in the
- * inserting backend, under the write lock.
+ * Page reuse: the runs of replaced segments and the pages of replaced
+ * chains are released in the record that unlinks them and reused once no
+ * snapshot can still list them (src/page/page_space.h, shared with BM25).
+ * Pages a crash cut off (a segment written but never published) are
+ * leaked until REINDEX; so are runs dropped when a list is full
+ * (lost_pages).
+ *
+ * XXX not done: merges run inline in the inserting backend, under the
+ * write lock; a hot-standby query is not protected against page reuse
+ * (as for BM25: hot_standby_feedback = on).
  *
  *-------------------------------------------------------------------------
  */
@@ -64,6 +68,7 @@
 
 #include "../am/retrieval_am.h"
 #include "../page/index_page.h"
+#include "../page/page_space.h"
 #include "fm_index.h"
 
 #define NGRAM_FORMAT_VERSION	1
@@ -71,6 +76,8 @@
 #define NGRAM_MODE_TOKENS		2
 
 #define NGRAM_MAX_SEGMENTS		96
+#define NGRAM_MAX_PENDING		64	/* unlinked page runs not yet reusable */
+#define NGRAM_MAX_FREE			64	/* reusable page runs */
 #define NGRAM_BUFFER_SYMBOLS	(256 * 1024)
 #define NGRAM_MERGE_FANIN		8
 #define NGRAM_TIER_BASE			8	/* tier of a segment: floor(log8(symbols / buffer)) */
@@ -104,33 +111,52 @@ typedef struct NgramMetaData
 	uint32		nsegments;
 	uint32		pad;
 	NgramSegmentRef segments[NGRAM_MAX_SEGMENTS];
+	/* page reuse (src/page/page_space.h) */
+	uint32		npending;
+	uint32		nfree;
+	uint64		lost_pages;
+	RetrievalPendingRun pending[NGRAM_MAX_PENDING];
+	RetrievalFreeRun free[NGRAM_MAX_FREE];
 } NgramMetaData;
 
 /* ---- ngram_page.c: pages, the line source, writing a segment ---- */
 
 extern void ngram_meta_read(Relation index, BlockNumber metablk, NgramMetaData *meta);
+extern RetrievalSpace ngram_space(NgramMetaData *meta);
 extern void ngram_meta_init_page(Page page, uint32 mode);
 extern void ngram_meta_write(Relation index, BlockNumber metablk, const NgramMetaData *meta);
 extern void ngram_corrupted(Relation index, const char *what) pg_attribute_noreturn();
 extern const NgramAllocator *ngram_allocator(void);
 
-/* pinned segment pages, as an NgramLineSource */
-#define NGRAM_SOURCE_SLOTS	2048
+/*
+ * Pinned segment pages, as an NgramLineSource: a direct-mapped table of at
+ * most NGRAM_SOURCE_SLOTS pages kept pinned while a query runs.  Sources
+ * opened together share a budget of a sixteenth of shared_buffers, so a
+ * query never pins more than that (nsources: how many share it).
+ */
+#define NGRAM_SOURCE_SLOTS	1024
 typedef struct NgramPageSource
 {
 	Relation	index;
 	NgramSegmentRef seg;
+	uint32		nslots;			/* a power of two <= NGRAM_SOURCE_SLOTS */
 	Buffer		buffers[NGRAM_SOURCE_SLOTS];
 	BlockNumber blocks[NGRAM_SOURCE_SLOTS];
 } NgramPageSource;
 
 extern void ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *seg,
-							  FmSegment *fm);
+							  int nsources, FmSegment *fm);
 extern void ngram_source_close(NgramPageSource *ps);
 
-/* a line image as a new run of pages; building: logged by the caller */
-extern void ngram_segment_write(Relation index, const uint8 *image, uint64 nlines,
-								bool building, NgramSegmentRef *ref);
+/*
+ * A line image as a run of pages: reused pages from meta's free runs when
+ * meta is given (the caller publishes meta), else new ones.  building: the
+ * pages are logged by the caller at the end of the build.
+ */
+extern void ngram_segment_write(Relation index, NgramMetaData *meta, const uint8 *image,
+								uint64 nlines, bool building, NgramSegmentRef *ref);
+/* one page for a chain, exclusively locked: a free one of meta's or a new one */
+extern Buffer ngram_new_page(Relation index, NgramMetaData *meta);
 
 /* ---- ngram_buffer.c: the write buffer ---- */
 
@@ -142,7 +168,7 @@ typedef struct NgramDoc
 	uint32	   *symbols;		/* text symbols */
 } NgramDoc;
 
-extern BlockNumber ngram_buffer_new_chain(Relation index, bool building);
+extern BlockNumber ngram_buffer_new_chain(Relation index, NgramMetaData *meta, bool building);
 extern void ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 								const NgramDoc *doc, bool publish);
 /* the first limit complete documents of a chain, in insertion order */
@@ -179,8 +205,8 @@ extern void ngram_part_stats(Relation index, BlockNumber metablk, IndexBulkDelet
 
 /* layout documents into new segments of at most the memory budget (shared by build, fold, merge) */
 typedef struct NgramSegmentWriter NgramSegmentWriter;
-extern NgramSegmentWriter *ngram_writer_begin(Relation index, uint32 mode, Size budget,
-											  bool building);
+extern NgramSegmentWriter *ngram_writer_begin(Relation index, NgramMetaData *meta, uint32 mode,
+											  Size budget, bool building);
 extern void ngram_writer_add(NgramSegmentWriter *w, const NgramDoc *doc);
 /* the segments written; count in *nsegs */
 extern NgramSegmentRef *ngram_writer_finish(NgramSegmentWriter *w, int *nsegs);
@@ -189,7 +215,8 @@ extern NgramSegmentRef *ngram_writer_finish(NgramSegmentWriter *w, int *nsegs);
 extern void ngram_write_lock(Relation index, BlockNumber metablk);
 extern void ngram_write_unlock(Relation index, BlockNumber metablk);
 extern void ngram_merge_tiers(Relation index, BlockNumber metablk, NgramMetaData *meta);
-extern NgramSegmentRef *ngram_rewrite_segments(Relation index, uint32 mode,
+extern void ngram_release_chain(Relation index, NgramMetaData *meta, BlockNumber head);
+extern NgramSegmentRef *ngram_rewrite_segments(Relation index, NgramMetaData *meta,
 											   const NgramSegmentRef *segs, int nsegs,
 											   IndexBulkDeleteCallback callback,
 											   void *callback_state, int *nout,

@@ -48,11 +48,15 @@ init_buffer_page(Page page)
 	((PageHeader) page)->pd_lower = MAXALIGN(SizeOfPageHeaderData);
 }
 
-/* A new, empty chain of one page; returns its block. */
+/*
+ * A new, empty chain of one page (a free page of meta's when given);
+ * returns its block.
+ */
 BlockNumber
-ngram_buffer_new_chain(Relation index, bool building)
+ngram_buffer_new_chain(Relation index, NgramMetaData *meta, bool building)
 {
-	Buffer		buf = retrieval_new_buffer(index, MAIN_FORKNUM);
+	Buffer		buf = building ? retrieval_new_buffer(index, MAIN_FORKNUM)
+		: ngram_new_page(index, meta);
 	RetrievalPageWrite write;
 	BlockNumber blkno = BufferGetBlockNumber(buf);
 
@@ -104,7 +108,7 @@ ngram_buffer_append(Relation index, BlockNumber metablk, NgramMetaData *meta,
 		/* a new page when not even a chunk header and one symbol fit */
 		if (room < MAXALIGN(sizeof(NgramChunk) + width))
 		{
-			newbuf = retrieval_new_buffer(index, MAIN_FORKNUM);
+			newbuf = ngram_new_page(index, meta);
 			target = retrieval_write_page(&write, newbuf, true);
 			init_buffer_page(target);
 			RetrievalPageGetOpaque(tail)->next = BufferGetBlockNumber(newbuf);

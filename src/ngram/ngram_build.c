@@ -86,6 +86,7 @@ ngram_value_symbols(uint32 mode, Datum value, NgramDoc *doc)
 struct NgramSegmentWriter
 {
 	Relation	index;
+	NgramMetaData *meta;		/* free runs to reuse; NULL in a build */
 	uint32		mode;
 	Size		budget;
 	bool		building;
@@ -98,11 +99,12 @@ struct NgramSegmentWriter
 };
 
 NgramSegmentWriter *
-ngram_writer_begin(Relation index, uint32 mode, Size budget, bool building)
+ngram_writer_begin(Relation index, NgramMetaData *meta, uint32 mode, Size budget, bool building)
 {
 	NgramSegmentWriter *w = palloc0(sizeof(NgramSegmentWriter));
 
 	w->index = index;
+	w->meta = meta;
 	w->mode = mode;
 	w->budget = Max(budget, (Size) 1024 * 1024);
 	w->building = building;
@@ -135,7 +137,7 @@ writer_flush(NgramSegmentWriter *w)
 		w->cap *= 2;
 		w->refs = repalloc(w->refs, sizeof(NgramSegmentRef) * w->cap);
 	}
-	ngram_segment_write(w->index, image, nlines, w->building, &w->refs[w->nrefs++]);
+	ngram_segment_write(w->index, w->meta, image, nlines, w->building, &w->refs[w->nrefs++]);
 	MemoryContextReset(w->context);
 	w->open = false;
 }
@@ -245,7 +247,7 @@ ngram_part_build(Relation heap, Relation index, IndexInfo *indexInfo, uint32 mod
 
 	memset(&bs, 0, sizeof(bs));
 	bs.mode = mode;
-	bs.writer = ngram_writer_begin(index, mode, (Size) maintenance_work_mem * 1024, true);
+	bs.writer = ngram_writer_begin(index, NULL, mode, (Size) maintenance_work_mem * 1024, true);
 	bs.tmp = AllocSetContextCreate(CurrentMemoryContext, "n-gram build row",
 								   ALLOCSET_DEFAULT_SIZES);
 	table_index_build_scan(heap, index, indexInfo, true, true, build_callback, &bs, NULL);
@@ -263,7 +265,7 @@ ngram_part_build(Relation heap, Relation index, IndexInfo *indexInfo, uint32 mod
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(metabuf);
 	memcpy(&meta, PageGetContents(page), sizeof(meta));
-	meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, true);
+	meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, NULL, true);
 	meta.nsegments = nrefs;
 	memcpy(meta.segments, refs, sizeof(NgramSegmentRef) * nrefs);
 	meta.ndocs = (int64) bs.nrows;

@@ -77,14 +77,15 @@ rewrite_emit(void *arg, uint32_t doc, const uint32_t *symbols, uint32_t len)
  * new segments.  Returns them; *removed gets the documents left out.
  */
 NgramSegmentRef *
-ngram_rewrite_segments(Relation index, uint32 mode, const NgramSegmentRef *segs, int nsegs,
-					   IndexBulkDeleteCallback callback, void *callback_state, int *nout,
-					   int64 *removed, int64 *removed_symbols)
+ngram_rewrite_segments(Relation index, NgramMetaData *meta, const NgramSegmentRef *segs,
+					   int nsegs, IndexBulkDeleteCallback callback, void *callback_state,
+					   int *nout, int64 *removed, int64 *removed_symbols)
 {
 	RewriteState rs;
 
 	memset(&rs, 0, sizeof(rs));
-	rs.writer = ngram_writer_begin(index, mode, (Size) maintenance_work_mem * 1024, false);
+	rs.writer = ngram_writer_begin(index, meta, meta->mode, (Size) maintenance_work_mem * 1024,
+								   false);
 	rs.callback = callback;
 	rs.callback_state = callback_state;
 	for (int i = 0; i < nsegs; i++)
@@ -92,7 +93,7 @@ ngram_rewrite_segments(Relation index, uint32 mode, const NgramSegmentRef *segs,
 		NgramPageSource ps;
 		FmSegment	fm;
 
-		ngram_source_open(&ps, index, &segs[i], &fm);
+		ngram_source_open(&ps, index, &segs[i], 1, &fm);
 		rs.seg = (NgramSegmentRef *) &segs[i];
 		rs.fm = &fm;
 		fm_extract_all(&fm, rewrite_emit, &rs, ngram_allocator());
@@ -103,16 +104,24 @@ ngram_rewrite_segments(Relation index, uint32 mode, const NgramSegmentRef *segs,
 	return ngram_writer_finish(rs.writer, nout);
 }
 
-/* Replace segments [which] of meta by the new ones (meta is only changed in memory). */
+/*
+ * Replace segments [which] of meta by the new ones, releasing the old
+ * ones' pages (meta is only changed in memory: the caller publishes it).
+ */
 void
 ngram_meta_replace(Relation index, NgramMetaData *meta, const bool *which,
 				   const NgramSegmentRef *add, int nadd)
 {
 	int			n = 0;
+	RetrievalSpace space = ngram_space(meta);
 
 	for (uint32 i = 0; i < meta->nsegments; i++)
+	{
 		if (!which || !which[i])
 			meta->segments[n++] = meta->segments[i];
+		else
+			retrieval_space_release(&space, meta->segments[i].start, meta->segments[i].npages);
+	}
 	if (n + nadd > NGRAM_MAX_SEGMENTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -180,7 +189,7 @@ ngram_merge_tiers(Relation index, BlockNumber metablk, NgramMetaData *meta)
 				which[i] = true;
 				picked[npicked++] = meta->segments[i];
 			}
-		out = ngram_rewrite_segments(index, meta->mode, picked, npicked, NULL, NULL, &nout,
+		out = ngram_rewrite_segments(index, meta, picked, npicked, NULL, NULL, &nout,
 									 &removed, &removed_symbols);
 		ngram_meta_replace(index, meta, which, out, nout);
 		ngram_meta_write(index, metablk, meta);
@@ -189,6 +198,18 @@ ngram_merge_tiers(Relation index, BlockNumber metablk, NgramMetaData *meta)
 }
 
 /* ---- fold ---- */
+
+/* Release the pages of a chain that the metapage copy no longer lists. */
+void
+ngram_release_chain(Relation index, NgramMetaData *meta, BlockNumber head)
+{
+	int			n;
+	BlockNumber *blocks = retrieval_chain_blocks(index, head, &n);
+	RetrievalSpace space = ngram_space(meta);
+
+	retrieval_space_release_blocks(&space, blocks, n);
+	pfree(blocks);
+}
 
 static void
 fold_buffer(Relation index, BlockNumber metablk, NgramMetaData *meta)
@@ -202,13 +223,14 @@ fold_buffer(Relation index, BlockNumber metablk, NgramMetaData *meta)
 
 	if (ndocs != meta->buffer_docs)
 		ngram_corrupted(index, "write buffer holds fewer documents than its metapage says");
-	w = ngram_writer_begin(index, meta->mode, (Size) maintenance_work_mem * 1024, false);
+	w = ngram_writer_begin(index, meta, meta->mode, (Size) maintenance_work_mem * 1024, false);
 	for (uint32 i = 0; i < ndocs; i++)
 		ngram_writer_add(w, &docs[i]);
 	refs = ngram_writer_finish(w, &nrefs);
 	ngram_meta_replace(index, meta, NULL, refs, nrefs);
 	/* a new chain: readers of the old metapage keep a consistent view */
-	meta->buffer_head = meta->buffer_tail = ngram_buffer_new_chain(index, false);
+	ngram_release_chain(index, meta, meta->buffer_head);
+	meta->buffer_head = meta->buffer_tail = ngram_buffer_new_chain(index, meta, false);
 	meta->buffer_docs = 0;
 	meta->buffer_symbols = 0;
 	ngram_meta_write(index, metablk, meta);

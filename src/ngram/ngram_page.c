@@ -107,8 +107,15 @@ ngram_meta_read(Relation index, BlockNumber metablk, NgramMetaData *meta)
 	memcpy(meta, PageGetContents(page), sizeof(*meta));
 	UnlockReleaseBuffer(buf);
 	if ((meta->mode != NGRAM_MODE_BYTES && meta->mode != NGRAM_MODE_TOKENS) ||
-		meta->nsegments > NGRAM_MAX_SEGMENTS || meta->sample_rate < 1)
+		meta->nsegments > NGRAM_MAX_SEGMENTS || meta->sample_rate < 1 ||
+		meta->npending > NGRAM_MAX_PENDING || meta->nfree > NGRAM_MAX_FREE)
 		ngram_corrupted(index, "invalid metapage");
+}
+
+RetrievalSpace
+ngram_space(NgramMetaData *meta)
+{
+	return RETRIEVAL_SPACE_OF(meta, NGRAM_MAX_PENDING, NGRAM_MAX_FREE);
 }
 
 /* One WAL record: the new metapage contents. */
@@ -141,7 +148,7 @@ page_source_line(void *ctx, uint64_t lineno)
 	if (lineno >= ps->seg.nlines)
 		ngram_corrupted(ps->index, "line out of range");
 	blkno = ps->seg.start + rel;
-	slot = blkno % NGRAM_SOURCE_SLOTS;
+	slot = blkno & (ps->nslots - 1);
 	if (ps->blocks[slot] != blkno)
 	{
 		if (BufferIsValid(ps->buffers[slot]))
@@ -158,12 +165,17 @@ page_source_line(void *ctx, uint64_t lineno)
 }
 
 void
-ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *seg, FmSegment *fm)
+ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *seg, int nsources,
+				  FmSegment *fm)
 {
 	NgramLineSource src;
+	uint32		budget = (uint32) Max(NBuffers / 16 / Max(nsources, 1), 1);
 
 	ps->index = index;
 	ps->seg = *seg;
+	ps->nslots = 1;
+	while (ps->nslots * 2 <= Min(budget, NGRAM_SOURCE_SLOTS))
+		ps->nslots *= 2;
 	for (int i = 0; i < NGRAM_SOURCE_SLOTS; i++)
 	{
 		ps->buffers[i] = InvalidBuffer;
@@ -194,38 +206,41 @@ ngram_source_close(NgramPageSource *ps)
 /* ---- writing a segment ---- */
 
 /*
- * npages new pages at the end of the relation, contiguous: the extension
- * lock is held for the whole run.
+ * npages contiguous pages: a free run of meta's (taken in the copy the
+ * caller publishes; a crash before that leaves the run free), else new
+ * pages at the end of the relation.
  */
 static BlockNumber
-allocate_run(Relation index, BlockNumber npages)
+allocate_run(Relation index, NgramMetaData *meta, BlockNumber npages)
 {
-	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
-	BlockNumber start = InvalidBlockNumber;
-
-	if (need_lock)
-		LockRelationForExtension(index, ExclusiveLock);
-	for (BlockNumber i = 0; i < npages; i++)
+	if (meta != NULL)
 	{
-		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+		RetrievalSpace space = ngram_space(meta);
+		BlockNumber start;
 
-		if (i == 0)
-			start = BufferGetBlockNumber(buf);
-		else if (BufferGetBlockNumber(buf) != start + i)
-			elog(ERROR, "n-gram segment pages are not contiguous");
-		ReleaseBuffer(buf);
+		(void) retrieval_space_recycle(&space);
+		start = retrieval_space_take(&space, npages);
+		if (BlockNumberIsValid(start))
+			return start;
 	}
-	if (need_lock)
-		UnlockRelationForExtension(index, ExclusiveLock);
-	return start;
+	return retrieval_extend_run(index, npages);
+}
+
+Buffer
+ngram_new_page(Relation index, NgramMetaData *meta)
+{
+	BlockNumber blkno = allocate_run(index, meta, 1);
+
+	/* reused or new, its old contents are dead: a zeroed page */
+	return ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_ZERO_AND_LOCK, NULL);
 }
 
 void
-ngram_segment_write(Relation index, const uint8 *image, uint64 nlines, bool building,
-					NgramSegmentRef *ref)
+ngram_segment_write(Relation index, NgramMetaData *meta, const uint8 *image, uint64 nlines,
+					bool building, NgramSegmentRef *ref)
 {
 	BlockNumber npages = (BlockNumber) ((nlines + NGRAM_LINES_PER_PAGE - 1) / NGRAM_LINES_PER_PAGE);
-	BlockNumber start = allocate_run(index, npages);
+	BlockNumber start = allocate_run(index, meta, npages);
 
 	for (BlockNumber p = 0; p < npages; p++)
 	{

@@ -34,7 +34,7 @@ ngram_query_open(NgramQuery *q, Relation index, BlockNumber metablk)
 	q->sources = palloc0(sizeof(NgramPageSource) * Max(q->nsegs, 1));
 	q->segs = palloc0(sizeof(FmSegment) * Max(q->nsegs, 1));
 	for (int i = 0; i < q->nsegs; i++)
-		ngram_source_open(&q->sources[i], index, &q->meta.segments[i], &q->segs[i]);
+		ngram_source_open(&q->sources[i], index, &q->meta.segments[i], q->nsegs, &q->segs[i]);
 	q->buffer = ngram_buffer_read_limit(index, q->meta.buffer_head, q->meta.mode,
 										q->meta.buffer_docs, &q->nbuffer);
 	if (q->nbuffer != q->meta.buffer_docs)

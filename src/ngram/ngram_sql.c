@@ -213,18 +213,20 @@ cursor_for(NgramArg *a)
 	return c;
 }
 
+/* argument argno as a result count: if_null when NULL, at least min */
 static int32
-get_k(FunctionCallInfo fcinfo, int argno)
+get_k(FunctionCallInfo fcinfo, int argno, int32 if_null, int32 min)
 {
 	int32		k;
 
 	if (PG_ARGISNULL(argno))
-		return 0;
+		return if_null;
 	k = PG_GETARG_INT32(argno);
-	if (k < 1)
+	if (k < min)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must be positive (or NULL for every continuation)")));
+				 min > 0 ? errmsg("k must be positive (or NULL for every continuation)")
+				 : errmsg("k must not be negative")));
 	return k;
 }
 
@@ -241,7 +243,7 @@ retrieval_ngram_next_tokens(PG_FUNCTION_ARGS)
 		InitMaterializedSRF(fcinfo, 0);
 		return (Datum) 0;
 	}
-	k = get_k(fcinfo, 2);
+	k = get_k(fcinfo, 2, 0, 1);
 	InitMaterializedSRF(fcinfo, 0);
 	open_with_ngram(fcinfo, NGRAM_MODE_TOKENS, &a);
 	c = cursor_for(&a);
@@ -437,7 +439,7 @@ retrieval_ngram_next_text(PG_FUNCTION_ARGS)
 		InitMaterializedSRF(fcinfo, 0);
 		return (Datum) 0;
 	}
-	k = get_k(fcinfo, 2);
+	k = get_k(fcinfo, 2, 0, 1);
 	InitMaterializedSRF(fcinfo, 0);
 	open_with_ngram(fcinfo, NGRAM_MODE_BYTES, &a);
 	root = cursor_for(&a);
@@ -453,9 +455,14 @@ retrieval_ngram_next_text(PG_FUNCTION_ARGS)
 		{
 			Datum		values[2];
 			bool		nulls[2] = {false, false};
-			char	   *s = pg_any_to_server((const char *) node->bytes, node->nbytes, PG_UTF8);
+			char		utf8[5];
+			char	   *s;
 
-			values[0] = PointerGetDatum(cstring_to_text_with_len(s, strlen(s)));
+			/* NUL-terminated: pg_any_to_server may return its input as is */
+			memcpy(utf8, node->bytes, node->nbytes);
+			utf8[node->nbytes] = '\0';
+			s = pg_any_to_server(utf8, node->nbytes, PG_UTF8);
+			values[0] = PointerGetDatum(cstring_to_text(s));
 			values[1] = Int64GetDatum((int64) node->count);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			emitted++;
@@ -624,18 +631,6 @@ read_logprobs(FunctionCallInfo fcinfo, int argno, int expected)
 	return out;
 }
 
-static int32
-get_result_k(FunctionCallInfo fcinfo, int argno)
-{
-	int32		k = PG_ARGISNULL(argno) ? 10 : PG_GETARG_INT32(argno);
-
-	if (k < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("k must not be negative")));
-	return k;
-}
-
 Datum
 retrieval_seal_search_text(PG_FUNCTION_ARGS)
 {
@@ -656,7 +651,7 @@ retrieval_seal_search_text(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return (Datum) 0;
-	k = get_result_k(fcinfo, 3);
+	k = get_k(fcinfo, 3, 10, 0);
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	logprobs = read_logprobs(fcinfo, 2, n);
@@ -705,7 +700,7 @@ retrieval_seal_search_tokens(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return (Datum) 0;
-	k = get_result_k(fcinfo, 3);
+	k = get_k(fcinfo, 3, 10, 0);
 	arr = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(arr) > 1 || (ARR_HASNULL(arr) && array_contains_nulls(arr)))
 		ereport(ERROR,

@@ -28,7 +28,7 @@ segment_has_dead(Relation index, const NgramSegmentRef *seg, IndexBulkDeleteCall
 	FmSegment	fm;
 	bool		dead = false;
 
-	ngram_source_open(&ps, index, seg, &fm);
+	ngram_source_open(&ps, index, seg, 1, &fm);
 	for (uint32 d = 0; d < fm.header.ndocs && !dead; d++)
 	{
 		ItemPointerData tid;
@@ -71,7 +71,7 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 		int64		gone,
 					gone_symbols;
 
-		out = ngram_rewrite_segments(index, meta.mode, picked, npicked, callback,
+		out = ngram_rewrite_segments(index, &meta, picked, npicked, callback,
 									 callback_state, &nout, &gone, &gone_symbols);
 		ngram_meta_replace(index, &meta, which, out, nout);
 		meta.ndocs -= gone;
@@ -94,7 +94,8 @@ ngram_part_bulkdelete(Relation index, BlockNumber metablk, IndexBulkDeleteCallba
 		meta.nsymbols -= meta.buffer_symbols;
 		meta.buffer_docs = 0;
 		meta.buffer_symbols = 0;
-		meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, false);
+		ngram_release_chain(index, &meta, meta.buffer_head);
+		meta.buffer_head = meta.buffer_tail = ngram_buffer_new_chain(index, &meta, false);
 		/* filled first, then listed with the segments in one record (below) */
 		for (uint32 i = 0; i < nbuf; i++)
 		{

@@ -53,6 +53,37 @@ retrieval_new_buffer(Relation index, ForkNumber fork)
 	return buf;
 }
 
+/*
+ * Add npages contiguous pages at the end of the main fork (not locked,
+ * not initialised: the caller writes them whole, RBM_ZERO_AND_LOCK) and
+ * return the first.  The extension lock is held for the whole run so that
+ * no other backend's new page lands inside it.  For kinds that store
+ * immutable runs (BM25 and n-gram segments).
+ */
+BlockNumber
+retrieval_extend_run(Relation index, BlockNumber npages)
+{
+	bool		need_lock = !RELATION_IS_LOCAL(index) || IsInParallelMode();
+	BlockNumber start = InvalidBlockNumber;
+
+	if (need_lock)
+		LockRelationForExtension(index, ExclusiveLock);
+	for (BlockNumber i = 0; i < npages; i++)
+	{
+		Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, P_NEW, RBM_NORMAL, NULL);
+
+		if (i == 0)
+			start = BufferGetBlockNumber(buf);
+		else if (BufferGetBlockNumber(buf) != start + i)
+			elog(ERROR, "index \"%s\": a run of new pages is not contiguous",
+				 RelationGetRelationName(index));
+		ReleaseBuffer(buf);
+	}
+	if (need_lock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+	return start;
+}
+
 void *
 retrieval_meta_contents(Page page)
 {

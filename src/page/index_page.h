@@ -58,6 +58,7 @@ typedef struct RetrievalMetaHeader
 extern void retrieval_page_init(Page page, uint16 page_type);
 extern bool retrieval_page_has_type(Page page, uint16 page_type);
 extern Buffer retrieval_new_buffer(Relation index, ForkNumber fork);
+extern BlockNumber retrieval_extend_run(Relation index, BlockNumber npages);
 extern void *retrieval_meta_contents(Page page);
 extern void retrieval_meta_check(Relation index, Page page, uint32 kind, uint32 version);
 extern void retrieval_log_build(Relation index, ForkNumber fork);

@@ -4,7 +4,9 @@
 -- hashed TF-IDF vectors (lexemes from PostgreSQL's english text search
 -- configuration hashed into 1024 signed buckets, L2-normalised) searched
 -- exactly and through an HNSW index, and semantic search with embeddings
--- computed inside the backend (retrieval.embed).
+-- computed inside the backend (retrieval.embed).  The same text index also
+-- keeps an FM-index of the text (ngrams = on): exact n-gram counts, the
+-- continuations constrained decoding needs, and SEAL-style ranking (<%>).
 \set ON_ERROR_STOP on
 \pset footer off
 
@@ -14,9 +16,10 @@ SELECT count(*) AS pages, pg_size_pretty(sum(length(body))::bigint) AS text FROM
 
 \echo
 \echo == one retrieval index on the expression title || body: BM25 (ICU words, english stemming and
-\echo    stopwords) and an HNSW graph over USE-lite embeddings of every page, made by CREATE INDEX
+\echo    stopwords), an HNSW graph over USE-lite embeddings of every page and an FM-index of the text,
+\echo    made by CREATE INDEX
 \timing on
-CREATE INDEX docs_text_idx ON docs USING retrieval ((title || ' ' || body)) WITH (language = 'english');
+CREATE INDEX docs_text_idx ON docs USING retrieval ((title || ' ' || body)) WITH (language = 'english', ngrams = on);
 \timing off
 SELECT documents, round(avg_length::numeric, 1) AS avg_length, segments, segment_terms AS terms,
        pg_size_pretty(pg_relation_size('docs_text_idx')) AS index_size
@@ -58,6 +61,20 @@ SELECT * FROM side_by_side('who is allowed to read this table');
 \echo   one fused query alone:
 SELECT title, round(((title || ' ' || body) <=> 'streaming replication standby')::numeric, 3) AS fused
 FROM docs ORDER BY (title || ' ' || body) <=> 'streaming replication standby' LIMIT 5;
+\timing off
+
+\echo
+\echo == n-grams (FM-index in the same index): exact counts, next characters, SEAL ranking
+SELECT mode, documents, pg_size_pretty(symbols) AS text, pg_size_pretty(segment_bytes) AS fm_index
+FROM retrieval.ngram_stats('docs_text_idx');
+\timing on
+SELECT n AS ngram, retrieval.ngram_count('docs_text_idx', n) AS occurrences
+FROM unnest(ARRAY['VACUUM', 'VACUUM FULL', 'pg_stat_activity', 'write-ahead log']) n;
+\echo   what may follow 'pg_stat_' (constrained decoding: only continuations that occur):
+SELECT * FROM retrieval.ngram_next('docs_text_idx', 'pg_stat_', k => 8);
+\echo   pages ranked by the longest phrases of the query that occur in the corpus (<%>):
+SELECT title, round(((title || ' ' || body) <%> 'how to reclaim disk space after a large delete')::numeric, 2) AS seal
+FROM docs ORDER BY (title || ' ' || body) <%> 'how to reclaim disk space after a large delete' LIMIT 5;
 \timing off
 
 \echo

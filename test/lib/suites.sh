@@ -3,7 +3,7 @@
 # Called by test/all.sh as the unprivileged server account, from a private
 # copy of the source tree (pg_regress and prove write their results there).
 #
-#   suites.sh [suite ...]      default: all of lint regress pgtap isolation client tap embed
+#   suites.sh [suite ...]      default: all of lint regress pgtap isolation client tap embed ngram
 #
 # Prints one line per suite and a final "suites: N passed, M failed" line;
 # exits non-zero when any suite failed.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 source test/lib/env.sh
 
 SUITES=("$@")
-[ ${#SUITES[@]} -gt 0 ] || SUITES=(lint regress pgtap isolation client tap embed)
+[ ${#SUITES[@]} -gt 0 ] || SUITES=(lint regress pgtap isolation client tap embed ngram)
 
 CLUSTER=$(mktemp -d /tmp/retrieval-cluster.XXXXXX)
 cleanup() { test/lib/cluster.sh stop "$CLUSTER" >/dev/null 2>&1 || true; }
@@ -22,7 +22,7 @@ trap cleanup EXIT
 export PGHOST=$CLUSTER PGPORT=5432 PGUSER=postgres
 need_cluster=0
 for s in "${SUITES[@]}"; do
-	case "$s" in regress | pgtap | isolation | client | embed) need_cluster=1 ;; esac
+	case "$s" in regress | pgtap | isolation | client | embed | ngram) need_cluster=1 ;; esac
 done
 if [ $need_cluster = 1 ]; then
 	log "starting a throwaway cluster in $CLUSTER"
@@ -67,6 +67,13 @@ run_client() {
 run_embed() {
 	/usr/bin/python3 test/embed/check_reference.py &&
 		PGBIN="$PGBIN" /usr/bin/python3 test/embed/check_models.py
+}
+
+# The n-gram index against a brute-force Python reference on generated
+# corpora (counts, continuations, documents, LSM folds and merges, VACUUM,
+# SEAL scores and <%>, SQLSTATEs).
+run_ngram() {
+	/usr/bin/python3 test/ngram/check_ngram.py
 }
 
 run_tap() {

@@ -9,12 +9,16 @@
 #   the BM25 tests' comparison of full index-scan rankings with sequential
 #   scans over a table docs (id, body).
 # hybrid_ranking_functions_sql(), hybrid_check_rankings($node, %args): the
-#   hybrid index tests' comparison of index-scan rankings (<@>, <~>, <=>)
-#   with sequential scans, top-N or whole, ties put in id order.
+#   hybrid index tests' comparison of index-scan rankings (<@>, <~>, <=>;
+#   <%> for the n-gram tests) with sequential scans, top-N or whole, ties
+#   put in id order.
 # same_ranking($node, $name, $index_sql, $seq_sql): one test, the two
 #   rankings are equal and not empty (both queries return one text value).
 # rows_with_terms_sql($table): the number of rows a text index on
 #   $table.body counts as documents (the body has at least one term).
+# ngram_check_index($node, %args): the n-gram tests' check that an n-gram
+#   index agrees with its table (ngram_docs, and after VACUUM ngram_count
+#   and ngram_stats) for a list of probe n-grams.
 package RetrievalTest;
 
 use strict;
@@ -28,7 +32,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql bm25_check_rankings
   hybrid_ranking_functions_sql hybrid_check_rankings same_ranking rows_with_terms_sql
-	pgbench_start pgbench_finish);
+	pgbench_start pgbench_finish ngram_check_index);
 
 sub crash_node
 {
@@ -130,7 +134,8 @@ sub bm25_check_rankings
 # by TID, and for <@> by the TID of the row's graph element, which a
 # sequential scan cannot know).  Apart from that the index's own order is
 # kept, so a row out of order shows.  Rows: for <@> those with a score
-# (the index has only those), for <~> and <=> every non-NULL row.
+# (the index has only those), for <~> and <=> every non-NULL row.  Also
+# serves <%> (SEAL, an index WITH (ngrams = on)): rows with a score, as <@>.
 sub hybrid_ranking_functions_sql
 {
 	return <<'SQL';
@@ -145,7 +150,7 @@ DECLARE
   cnt int := 0;
   sql text;
 BEGIN
-  IF op NOT IN ('<@>', '<~>', '<=>') THEN
+  IF op NOT IN ('<@>', '<~>', '<=>', '<%>') THEN
     RAISE EXCEPTION 'unknown operator %', op;
   END IF;
   -- every setting both ways: SET LOCAL lasts to the end of the transaction,
@@ -159,7 +164,7 @@ BEGIN
     SET LOCAL enable_seqscan = on; SET LOCAL enable_indexscan = off;
     SET LOCAL enable_sort = on; SET LOCAL enable_incremental_sort = on;
     sql := format('SELECT id, d FROM (SELECT id, body %1$s %2$L AS d FROM %3$s WHERE body IS NOT NULL) s %4$s ORDER BY d, id',
-                  op, bq, tbl, CASE WHEN op = '<@>' THEN 'WHERE d < 0' ELSE '' END);
+                  op, bq, tbl, CASE WHEN op IN ('<@>', '<%>') THEN 'WHERE d < 0' ELSE '' END);
   END IF;
   FOR r IN EXECUTE sql LOOP
     IF cnt > 0 AND r.d IS DISTINCT FROM last THEN
@@ -241,6 +246,56 @@ sub pgbench_finish
 	diag "$name stdout:\n$r->{out}\nstderr:\n$r->{err}" if $r->{h}->result(0) != 0;
 	my ($n) = $r->{out} =~ /number of transactions actually processed: (\d+)/;
 	return $n // -1;
+}
+
+# ngram_check_index($node, table => 'docs', index => 'docs_idx',
+#   mode => 'bytes' (column body, probes are texts) or 'tokens' (column t
+#   int4[], probes are arrays like '{3,7}'), probes => [...], exact => 1,
+#   when => '...'): for each probe one test, the rows ngram_docs returns
+# (ctid and occurrences) are exactly the rows whose value contains the
+# probe, with their number of occurrences; with exact (after a VACUUM, when
+# dead rows no longer count) also ngram_count = the occurrences in the
+# live rows, and one test that ngram_stats counts exactly the non-NULL
+# rows and their symbols.  The occurrences are counted in SQL with
+# replace(), which counts non-overlapping ones: probes must not overlap
+# themselves (no proper prefix that is also a suffix, e.g. 'cat ').  Token
+# arrays are compared as strings '(3)(7)...'.
+sub ngram_check_index
+{
+	my ($node, %a) = @_;
+	my $t = $a{table} // 'docs';
+	my $i = $a{index} // 'docs_idx';
+	my $bytes = ($a{mode} // 'bytes') eq 'bytes';
+	my $col = $bytes ? 'body' : 't';
+	my $str = sub { $bytes ? $_[0] : "('(' || array_to_string($_[0], ')(') || ')')" };
+	for my $p (@{ $a{probes} })
+	{
+		(my $pl = $p) =~ s/'/''/g;
+		my $lit = $bytes ? "'$pl'::text" : "'$pl'::int4[]";
+		my $ps = $str->($lit);
+		my $occ = "(octet_length(" . $str->($col) . ") - octet_length(replace(" . $str->($col) . ", $ps, ''))) / octet_length($ps)";
+		my $got = $node->safe_psql(
+			'postgres', qq{
+WITH idx AS (SELECT ctid, occurrences FROM retrieval.ngram_docs('$i', $lit)),
+  tbl AS (SELECT ctid, ($occ)::int AS occurrences FROM $t WHERE strpos(} . $str->($col) . qq{, $ps) > 0)
+SELECT (SELECT count(*) FROM idx) || '|' || (SELECT count(*) FROM tbl)
+  || '|' || (SELECT count(*) FROM (TABLE idx EXCEPT ALL TABLE tbl) x)
+  || '|' || (SELECT count(*) FROM (TABLE tbl EXCEPT ALL TABLE idx) x)
+  || '|' || (SELECT coalesce(sum(occurrences), 0) FROM tbl)
+  || '|' || } . ($a{exact} ? "retrieval.ngram_count('$i', $lit)" : "(SELECT coalesce(sum(occurrences), 0) FROM tbl)"));
+		my ($ni, $nt, $extra, $missing, $sum, $count) = split /\|/, $got;
+		ok($ni == $nt && $extra == 0 && $missing == 0 && $nt > 0 && $count == $sum,
+			"$i '$p': ngram_docs = the rows containing it ($nt, with occurrences)"
+			  . ($a{exact} ? ", ngram_count = their occurrences ($sum)" : '') . " $a{when}")
+		  or diag "index rows $ni, table rows $nt, index rows not in the table $extra, table rows not in the index $missing, "
+		  . "occurrences in the table $sum, ngram_count $count";
+	}
+	return unless $a{exact};
+	my $len = $bytes ? 'octet_length(body)' : 'cardinality(t)';
+	is( $node->safe_psql('postgres',
+			"SELECT documents || '|' || symbols FROM retrieval.ngram_stats('$i')"),
+		$node->safe_psql('postgres', "SELECT count($col) || '|' || coalesce(sum($len), 0) FROM $t"),
+		"$i: ngram_stats counts exactly the rows and their symbols $a{when}");
 }
 
 1;

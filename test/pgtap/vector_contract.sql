@@ -72,7 +72,9 @@ SELECT is((SELECT count(*)::int FROM pg_proc p JOIN pg_depend d ON d.objid = p.o
                  'register_model', 'unregister_model', 'model_fingerprint', 'default_model_info',
                  -- bm25 and the hybrid text operators: read the index's statistics and model
                  'bm25_distance', 'bm25_query', 'bm25_score', 'index_stats',
-                 'text_semantic_distance', 'text_fused_distance', 'search')),
+                 'text_semantic_distance', 'text_fused_distance', 'search',
+                 -- the n-gram index: read the index's counts
+                 'seal_distance', 'ngram_count', 'ngram_next', 'ngram_docs', 'seal_search', 'ngram_stats')),
           0, 'every function but distance_kernels(), the AM handler, the model registry''s and the text index ones is IMMUTABLE');
 SELECT is((SELECT string_agg(p.proname || '=' || p.provolatile::text, ',' ORDER BY p.proname) FROM pg_proc p
            WHERE p.pronamespace = 'retrieval'::regnamespace
