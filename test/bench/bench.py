@@ -11,6 +11,8 @@
     /usr/bin/python3 test/bench/bench.py bm25-write [...] BM25 vs GIN: INSERT throughput (pgbench)
     /usr/bin/python3 test/bench/bench.py hybrid-eval [...] hybrid ranking: fusion weight, <@> <~> <=>
     /usr/bin/python3 test/bench/bench.py hybrid-speed [...] hybrid index on en-985k: build, <@>/<=>/<~> latency
+    /usr/bin/python3 test/bench/bench.py ngram-speed [...] n-gram (FM-index) index on en-985k: build, size, latency
+    /usr/bin/python3 test/bench/bench.py ngram-eval [...]  SEAL ranking (<%>) next to BM25: nDCG@10, Recall@100
     /usr/bin/python3 test/bench/bench.py <cmd> --help
 
 Needs Debian's python3 with python3-numpy and python3-psycopg2, the
@@ -29,13 +31,14 @@ import os
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchlib import bm25, bm25_speed, embed, hnsw, hybrid_eval, hybrid_speed, report, vector   # noqa: E402
+from benchlib import (bm25, bm25_speed, embed, hnsw, hybrid_eval, hybrid_speed, ngram,  # noqa: E402
+                      report, vector)
 from benchlib.cluster import install_signal_handlers  # noqa: E402
 from benchlib.paths import Skip              # noqa: E402
 from benchlib.timing import MachineBusy      # noqa: E402
 
 # Benchmark modules: each adds its subcommands and renders its results.
-MODULES = [vector, embed, hnsw, bm25, bm25_speed, hybrid_eval, hybrid_speed]
+MODULES = [vector, embed, hnsw, bm25, bm25_speed, hybrid_eval, hybrid_speed, ngram]
 
 
 def main(argv=None):

@@ -301,7 +301,8 @@ def warm_up(names, curs, sqls, queries, n, params):
                 curs[e].fetchall()
 
 
-def run_interleaved(names, curs, clocks, sqls, queries, runs, quiet_wait, params):
+def run_interleaved(names, curs, clocks, sqls, queries, runs, quiet_wait, params,
+                    lengths=LENGTHS):
     """Time every query under every name (one connection each: curs, clocks
     and sqls keyed by name), query by query, the order of the names
     rotating per query; `runs` timed passes.  params(name, q) gives the
@@ -309,7 +310,8 @@ def run_interleaved(names, curs, clocks, sqls, queries, runs, quiet_wait, params
     0 ms, no rows).  Returns (per-pass statistics, the first pass's answers
     {name: {qid: [first column of each row]}}, per name the medians over the
     passes of each pass's median and p95, wall and CPU, per query length
-    and over all, and busy CPUs)."""
+    and over all, and busy CPUs).  `lengths`: the values of q["n_terms"]
+    that get statistics of their own (default 1, 2, 4, 8 terms)."""
     per_run = []
     answers = {e: {} for e in names}
     for r in range(runs):
@@ -338,7 +340,7 @@ def run_interleaved(names, curs, clocks, sqls, queries, runs, quiet_wait, params
             lens = np.array(t[e]["len"])
             st = {"all": {"wall": summarize(t[e]["wall"]), "cpu": summarize(t[e]["cpu"])},
                   "busy_cores": busy[e].cores()}
-            for L in LENGTHS:
+            for L in lengths:
                 sel = lens == L
                 if sel.any():
                     st[L] = {"wall": summarize(np.array(t[e]["wall"])[sel]),
@@ -348,7 +350,7 @@ def run_interleaved(names, curs, clocks, sqls, queries, runs, quiet_wait, params
     latency = {}
     for e in names:
         agg = {}
-        for key in ["all"] + list(LENGTHS):
+        for key in ["all"] + list(lengths):
             if key not in per_run[0][e]:
                 continue
             agg[key] = {}
