@@ -312,6 +312,9 @@ typedef struct SealHit
 } SealHit;
 
 extern int	seal_max_occurrences;
+extern int	seal_query_runs;		/* retrieval.seal_query_ngrams */
+#define SEAL_RUNS_LONGEST	0
+#define SEAL_RUNS_ALL		1
 
 extern float8 seal_weight(float8 logprob, uint64 count, uint64 nsymbols);
 extern void seal_ngram_tokens(uint32 mode, SealNgram *ng);

@@ -49,9 +49,23 @@ PG_FUNCTION_INFO_V1(retrieval_seal_distance);
 PG_FUNCTION_INFO_V1(retrieval_ngram_stats);
 PG_FUNCTION_INFO_V1(retrieval_int4_ngram_support);
 
+static const struct config_enum_entry seal_runs_options[] = {
+	{"longest", SEAL_RUNS_LONGEST, false},
+	{"all", SEAL_RUNS_ALL, false},
+	{NULL, 0, false}
+};
+
 void
 ngram_settings_init(void)
 {
+	DefineCustomEnumVariable("retrieval.seal_query_ngrams",
+							 "Which n-grams of the query text <%> scores.",
+							 "longest: from each word, the longest word run that occurs in the corpus "
+							 "(skipping runs inside the previous one); all: every word run that occurs.",
+							 &seal_query_runs,
+							 SEAL_RUNS_LONGEST, seal_runs_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("retrieval.seal_max_occurrences",
 							"N-grams occurring more often than this are left out of SEAL queries.",
 							"Each occurrence of a query n-gram costs a locate in the FM-index; "

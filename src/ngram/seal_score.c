@@ -38,6 +38,7 @@
 #include "ngram.h"
 
 int			seal_max_occurrences = 10000;
+int			seal_query_runs = SEAL_RUNS_LONGEST;
 
 float8
 seal_weight(float8 logprob, uint64 count, uint64 nsymbols)
@@ -306,8 +307,10 @@ seal_query_unsupervised(NgramQuery *q, SealQuery *sq, const uint8 *text, int len
 				break;
 			best = e;
 			blen = n;
+			if (seal_query_runs == SEAL_RUNS_ALL)
+				seal_query_add(q, sq, buf, blen, SEAL_UNSUPERVISED_LOGPROB);
 		}
-		if (best >= 0 && best > prev_end)
+		if (seal_query_runs == SEAL_RUNS_LONGEST && best >= 0 && best > prev_end)
 		{
 			seal_query_add(q, sq, buf, blen, SEAL_UNSUPERVISED_LOGPROB);
 			prev_end = best;

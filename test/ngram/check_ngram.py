@@ -205,10 +205,11 @@ def seal_scores(corpus, ngrams, logprobs, max_occ=SEAL_MAX_OCCURRENCES):
     return {rid: seal_doc_score(s, weights, corpus.byte_mode) for rid, s in corpus.live.items()}
 
 
-def query_ngrams(corpus, query_bytes):
+def query_ngrams(corpus, query_bytes, mode="longest"):
     """The n-grams <%> takes from a query (bytes): the longest runs of words
     of one phrase (0x1E splits phrases) that occur, each kept only if it ends
-    after the previous kept one."""
+    after the previous kept one; with retrieval.seal_query_ngrams = 'all',
+    every run that occurs, by start word then length."""
     words = []             # (phrase number, word)
     for ph, phrase in enumerate(query_bytes.split(b"\x1e")):
         for w in ngram_tokens_ordered(phrase):
@@ -221,9 +222,11 @@ def query_ngrams(corpus, query_bytes):
                 break
             if corpus.count(b" ".join(w for _, w in words[s:e + 1])) > 0:
                 e_best = e
+                if mode == "all":
+                    out.append(b" ".join(w for _, w in words[s:e + 1]))
             else:
                 break
-        if e_best is not None and e_best > prev_end:
+        if mode == "longest" and e_best is not None and e_best > prev_end:
             out.append(b" ".join(w for _, w in words[s:e_best + 1]))
             prev_end = e_best
     return out
@@ -748,6 +751,11 @@ def group_seal(cur, rng, docs_corpus, tok_corpus, lsm_corpus):
         i = rng.randrange(len(t))
         q = " ".join(t[i:i + rng.randint(2, 8)] + rng.sample(VOCAB, 2))
         positive += check_seal_operator(g, cur, rng, "lsm", "lsm_idx", lsm_corpus, q, False)
+    # retrieval.seal_query_ngrams = 'all': every occurring word run of the query
+    cur.execute("SET retrieval.seal_query_ngrams = 'all'")
+    for i, q in enumerate(queries[:12]):
+        check_seal_operator(g, cur, rng, "docs", "docs_idx", docs_corpus, q, i == 0, mode="all")
+    cur.execute("RESET retrieval.seal_query_ngrams")
     ids_bodies = dict(docs_corpus.live)
     # text[] form: elements are phrases
     for arr in (["cat", "dog"], ["the cat", "sat on", "the mat"], ["café 中文", None, "😀 x😀y"], [q for q in queries[10:13]]):
@@ -766,10 +774,10 @@ def group_seal(cur, rng, docs_corpus, tok_corpus, lsm_corpus):
            f"<%>: {positive}/{len(queries) + 3} queries with matching rows")
 
 
-def check_seal_operator(g, cur, rng, table, idx, corpus, q, explain):
+def check_seal_operator(g, cur, rng, table, idx, corpus, q, explain, mode="longest"):
     """Per-row values of body <%> q (seq scan) and ORDER BY body <%> q LIMIT k
     (index scan) against the reference; returns whether some row scores > 0."""
-    ngs = query_ngrams(corpus, q.encode("utf-8"))
+    ngs = query_ngrams(corpus, q.encode("utf-8"), mode)
     ref = seal_scores(corpus, ngs, None)
     cur.execute("SET enable_indexscan = off")
     cur.execute(f"SELECT id, body <%%> %s FROM {table}", (q,))

@@ -109,6 +109,8 @@ def register(subparsers):
                         "sequential scan + sort (default 20; 0 = none)")
     e.add_argument("--seal-max-occurrences", type=int,
                    help="SET retrieval.seal_max_occurrences (default: the GUC's)")
+    e.add_argument("--seal-query-ngrams", choices=("longest", "all"),
+                   help="SET retrieval.seal_query_ngrams (default: the GUC's, longest)")
     add_cluster_args(e)
     e.set_defaults(func=cmd_eval)
 
@@ -406,6 +408,8 @@ def cmd_eval(args, results):
             cur, "SELECT extversion FROM pg_extension WHERE extname = 'retrieval'")
         if args.seal_max_occurrences is not None:
             cur.execute("SET retrieval.seal_max_occurrences = %d" % args.seal_max_occurrences)
+        if args.seal_query_ngrams:
+            cur.execute("SET retrieval.seal_query_ngrams = %s", (args.seal_query_ngrams,))
         out["seal_max_occurrences"] = scalar(cur, "SHOW retrieval.seal_max_occurrences")
         cur.execute("SET enable_seqscan = off")   # measure the index scans
         for spec, ds in loaded:
