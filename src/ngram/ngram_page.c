@@ -173,10 +173,19 @@ ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *se
 
 	ps->index = index;
 	ps->seg = *seg;
+	/*
+	 * Enough slots for the whole segment when the budget allows (contiguous
+	 * blocks then never collide: a small segment stays pinned whole), else
+	 * the largest power of two within the budget.
+	 */
 	ps->nslots = 1;
-	while (ps->nslots * 2 <= Min(budget, NGRAM_SOURCE_SLOTS))
+	while (ps->nslots < Min(Max(seg->npages, 1), Min(budget, NGRAM_SOURCE_SLOTS)))
 		ps->nslots *= 2;
-	for (int i = 0; i < NGRAM_SOURCE_SLOTS; i++)
+	if (ps->nslots > budget && ps->nslots > 1)
+		ps->nslots /= 2;
+	ps->buffers = palloc(sizeof(Buffer) * ps->nslots);
+	ps->blocks = palloc(sizeof(BlockNumber) * ps->nslots);
+	for (uint32 i = 0; i < ps->nslots; i++)
 	{
 		ps->buffers[i] = InvalidBuffer;
 		ps->blocks[i] = InvalidBlockNumber;
@@ -194,7 +203,7 @@ ngram_source_open(NgramPageSource *ps, Relation index, const NgramSegmentRef *se
 void
 ngram_source_close(NgramPageSource *ps)
 {
-	for (int i = 0; i < NGRAM_SOURCE_SLOTS; i++)
+	for (uint32 i = 0; i < ps->nslots; i++)
 	{
 		if (BufferIsValid(ps->buffers[i]))
 			ReleaseBuffer(ps->buffers[i]);
