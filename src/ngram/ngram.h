@@ -338,8 +338,7 @@ extern void ngram_settings_init(void);
 extern Relation ngram_open_index(Oid indexoid, BlockNumber *metablk);
 /* the metapage block of the n-gram part of an open retrieval index, or Invalid */
 extern BlockNumber ngram_part_of(Relation index);
-extern void seal_query_for_text(Relation index, BlockNumber metablk, const char *qtext, int qlen,
-								SealQuery *sq);
+extern void seal_query_for_text(NgramQuery *q, const char *qtext, int qlen, SealQuery *sq);
 
 /*
  * The <%> scan of a text index (ngram_scan.c): its state goes in

@@ -73,8 +73,9 @@ seal_scan_rescan(IndexScanDesc scan)
 		SealQuery	sq;
 		NgramQuery	q;
 
-		seal_query_for_text(index, metablk, qtext, qlen, &sq);
+		/* one copy of the metapage and buffer for the query's n-grams and the ranking */
 		ngram_query_open(&q, index, metablk);
+		seal_query_for_text(&q, qtext, qlen, &sq);
 		st->hits = seal_rank(&q, &sq, &st->nhits);
 		ngram_query_close(&q);
 	}

@@ -771,23 +771,19 @@ typedef struct SealRowCache
 	MemoryContext context;
 } SealRowCache;
 
-/* The unsupervised query of a text against an index (UTF-8 first). */
+/* The unsupervised query of a text (UTF-8 first) against an open query of the index. */
 void
-seal_query_for_text(Relation index, BlockNumber metablk, const char *qtext, int qlen,
-					SealQuery *sq)
+seal_query_for_text(NgramQuery *q, const char *qtext, int qlen, SealQuery *sq)
 {
-	NgramQuery	q;
 	const char *utf8 = (const char *) pg_do_encoding_conversion((unsigned char *) qtext, qlen,
 																GetDatabaseEncoding(), PG_UTF8);
 
 	if (utf8 != qtext)
 		qlen = strlen(utf8);
-	ngram_query_open(&q, index, metablk);
-	check_mode(index, &q, NGRAM_MODE_BYTES);
+	check_mode(q->index, q, NGRAM_MODE_BYTES);
 	memset(sq, 0, sizeof(*sq));
-	seal_query_unsupervised(&q, sq, (const uint8 *) utf8, qlen);
+	seal_query_unsupervised(q, sq, (const uint8 *) utf8, qlen);
 	seal_query_finish(sq);
-	ngram_query_close(&q);
 }
 
 Datum
@@ -822,12 +818,15 @@ retrieval_seal_distance(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		Relation	index;
 		BlockNumber metablk;
+		NgramQuery	q;
 
 		MemoryContextReset(cache->context);
 		cache->indexoid = InvalidOid;
 		old = MemoryContextSwitchTo(cache->context);
 		index = ngram_open_index(indexoid, &metablk);
-		seal_query_for_text(index, metablk, qtext, qlen, &cache->sq);
+		ngram_query_open(&q, index, metablk);
+		seal_query_for_text(&q, qtext, qlen, &cache->sq);
+		ngram_query_close(&q);
 		index_close(index, AccessShareLock);
 		cache->qtext = palloc(qlen + 1);
 		memcpy(cache->qtext, qtext, qlen);

@@ -152,17 +152,7 @@ def logit(p):
 
 def ngram_tokens(g, byte_mode):
     if byte_mode:
-        out, cur = set(), bytearray()
-        for b in g:
-            if b in WS:
-                if cur:
-                    out.add(bytes(cur))
-                cur = bytearray()
-            else:
-                cur.append(b)
-        if cur:
-            out.add(bytes(cur))
-        return out
+        return set(ngram_tokens_ordered(g))
     return set(g)
 
 

@@ -19,6 +19,12 @@
 # ngram_check_index($node, %args): the n-gram tests' check that an n-gram
 #   index agrees with its table (ngram_docs, and after VACUUM ngram_count
 #   and ngram_stats) for a list of probe n-grams.
+# ngram_corpus_functions_sql(): SQL creating rand_doc(n) (n words of a small
+#   skewed vocabulary) and rand_toks(n) (n skewed token ids), the n-gram
+#   tests' generated corpora.
+# start_primary_and_standby($name, $conf): a streaming primary with the
+#   extra postgresql.conf lines $conf, backed up into a started physical
+#   standby; returns ($primary, $standby).
 package RetrievalTest;
 
 use strict;
@@ -26,13 +32,15 @@ use warnings;
 
 use Exporter 'import';
 use IPC::Run;
+use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils qw(slurp_file);
 use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(crash_node wait_gone bm25_ranking_functions_sql bm25_check_rankings
   hybrid_ranking_functions_sql hybrid_check_rankings same_ranking rows_with_terms_sql
-	pgbench_start pgbench_finish ngram_check_index);
+	pgbench_start pgbench_finish ngram_check_index ngram_corpus_functions_sql
+	start_primary_and_standby);
 
 sub crash_node
 {
@@ -296,6 +304,36 @@ SELECT (SELECT count(*) FROM idx) || '|' || (SELECT count(*) FROM tbl)
 			"SELECT documents || '|' || symbols FROM retrieval.ngram_stats('$i')"),
 		$node->safe_psql('postgres', "SELECT count($col) || '|' || coalesce(sum($len), 0) FROM $t"),
 		"$i: ngram_stats counts exactly the rows and their symbols $a{when}");
+}
+
+sub ngram_corpus_functions_sql
+{
+	return <<'SQL';
+CREATE FUNCTION rand_doc(n int) RETURNS text LANGUAGE sql VOLATILE AS $$
+  SELECT string_agg((ARRAY['plants', 'sunlight', 'energy', 'leaves', 'water', 'bank', 'interest', 'market',
+    'money', 'inflation', 'cake', 'flour', 'oven', 'sugar', 'pasta', 'football', 'goal', 'match', 'runner',
+    'team', 'compiler', 'code', 'memory', 'database', 'index', 'volcano', 'magma', 'earthquake', 'river',
+    'ocean', 'the', 'a', 'of', 'and', 'green', 'fast', 'old', 'new', 'big', 'small'])[1 + floor(40 * random() ^ 1.5)::int], ' ')
+  FROM generate_series(1, n) $$;
+CREATE FUNCTION rand_toks(n int) RETURNS int4[] LANGUAGE sql VOLATILE AS $$
+  SELECT array_agg(floor(1000 * random() ^ 3)::int) FROM generate_series(1, n) $$;
+SQL
+}
+
+
+sub start_primary_and_standby
+{
+	my ($name, $conf) = @_;
+	my $primary = PostgreSQL::Test::Cluster->new("${name}_primary");
+
+	$primary->init(allows_streaming => 1);
+	$primary->append_conf('postgresql.conf', $conf);
+	$primary->start;
+	$primary->backup('backup');
+	my $standby = PostgreSQL::Test::Cluster->new("${name}_standby");
+	$standby->init_from_backup($primary, 'backup', has_streaming => 1);
+	$standby->start;
+	return ($primary, $standby);
 }
 
 1;

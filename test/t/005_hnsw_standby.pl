@@ -23,23 +23,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RetrievalTest;
 
 my $DIM = 24;
 
-my $primary = PostgreSQL::Test::Cluster->new('hnsw_primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', q{
+my ($primary, $standby) = start_primary_and_standby(
+	'hnsw', q{
 wal_consistency_checking = 'all'
 autovacuum = off
 log_statement = none
 });
-$primary->start;
-$primary->backup('backup');
-
-my $standby = PostgreSQL::Test::Cluster->new('hnsw_standby');
-$standby->init_from_backup($primary, 'backup', has_streaming => 1);
-$standby->start;
 
 # deterministic vectors: three decimals from a hash, in [-5, 5]
 my $vec = 'hvec(i)';

@@ -21,20 +21,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RetrievalTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('bm25_primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', q{
+my ($primary, $standby) = start_primary_and_standby(
+	'bm25', q{
 wal_consistency_checking = 'all'
 autovacuum = off
 log_statement = none
 });
-$primary->start;
-$primary->backup('backup');
-my $standby = PostgreSQL::Test::Cluster->new('bm25_standby');
-$standby->init_from_backup($primary, 'backup', has_streaming => 1);
-$standby->start;
 
 $primary->safe_psql(
 	'postgres', q{

@@ -29,19 +29,12 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use RetrievalTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('hybrid_primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', q{
+my ($primary, $standby) = start_primary_and_standby(
+	'hybrid', q{
 wal_consistency_checking = 'generic'
 autovacuum = off
 log_statement = none
 });
-$primary->start;
-$primary->backup('backup');
-my $standby = PostgreSQL::Test::Cluster->new('hybrid_standby');
-$standby->init_from_backup($primary, 'backup', has_streaming => 1);
-$standby->start;
 
 $primary->safe_psql(
 	'postgres', q{

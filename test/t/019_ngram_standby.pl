@@ -26,31 +26,16 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use RetrievalTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('ngram_primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', q{
+my ($primary, $standby) = start_primary_and_standby(
+	'ngram', q{
 wal_consistency_checking = 'all'
 autovacuum = off
 log_statement = none
 });
-$primary->start;
-$primary->backup('backup');
-my $standby = PostgreSQL::Test::Cluster->new('ngram_standby');
-$standby->init_from_backup($primary, 'backup', has_streaming => 1);
-$standby->start;
 
 $primary->safe_psql(
-	'postgres', q{
-CREATE EXTENSION retrieval;
-CREATE FUNCTION rand_doc(n int) RETURNS text LANGUAGE sql VOLATILE AS $$
-  SELECT string_agg((ARRAY['plants', 'sunlight', 'energy', 'leaves', 'water', 'bank', 'interest', 'market',
-    'money', 'inflation', 'cake', 'flour', 'oven', 'sugar', 'pasta', 'football', 'goal', 'match', 'runner',
-    'team', 'compiler', 'code', 'memory', 'database', 'index', 'volcano', 'magma', 'earthquake', 'river',
-    'ocean', 'the', 'a', 'of', 'and', 'green', 'fast', 'old', 'new', 'big', 'small'])[1 + floor(40 * random() ^ 1.5)::int], ' ')
-  FROM generate_series(1, n) $$;
-CREATE FUNCTION rand_toks(n int) RETURNS int4[] LANGUAGE sql VOLATILE AS $$
-  SELECT array_agg(floor(1000 * random() ^ 3)::int) FROM generate_series(1, n) $$;
+	'postgres', "CREATE EXTENSION retrieval;
+" . ngram_corpus_functions_sql() . q{
 CREATE TABLE docs (id bigserial PRIMARY KEY, body text);
 INSERT INTO docs (body) SELECT rand_doc(300) FROM generate_series(1, 100);
 CREATE INDEX docs_idx ON docs USING retrieval (body) WITH (ngrams = on, model = 'none');

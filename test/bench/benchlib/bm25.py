@@ -291,14 +291,13 @@ def register(subparsers):
 EVAL_GUCS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
-def cmd_eval(args, results):
-    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+def load_eval_sets(spec_text, skipped):
+    """The judged sets of a --sets value ("all", or NAME[:SPLIT],...) as
+    (spec, data set) pairs; sets that are absent are logged and listed in
+    skipped.  Skip when none is found."""
+    sets = [s.strip() for s in spec_text.split(",") if s.strip()]
     if sets == ["all"]:
         sets = judged_sets()
-    checks = set() if args.check == "none" else {s.strip() for s in args.check.split(",")}
-    out = {"engine": args.engine, "depth": args.depth, "sets": [], "failures": [],
-           "skipped": [], "tie_break": args.tie_break}
-    results["bm25_eval"] = out
     loaded = []
     for spec in sets:
         name, _, split = spec.partition(":")
@@ -306,9 +305,18 @@ def cmd_eval(args, results):
             loaded.append((spec, load_judged(name, split or None)))
         except Skip as e:
             log("SKIP %s: %s" % (spec, e))
-            out["skipped"].append("%s: %s" % (spec, e))
+            skipped.append("%s: %s" % (spec, e))
     if not loaded:
-        raise Skip("no data set found: " + "; ".join(out["skipped"]))
+        raise Skip("no data set found: " + "; ".join(skipped))
+    return loaded
+
+
+def cmd_eval(args, results):
+    checks = set() if args.check == "none" else {s.strip() for s in args.check.split(",")}
+    out = {"engine": args.engine, "depth": args.depth, "sets": [], "failures": [],
+           "skipped": [], "tie_break": args.tie_break}
+    results["bm25_eval"] = out
+    loaded = load_eval_sets(args.sets, out["skipped"])
     with make_cluster(args, EVAL_GUCS) as cl:
         conn = open_database(cl, "bm25eval")
         cur = conn.cursor()

@@ -49,13 +49,13 @@ import threading
 import numpy as np
 
 from . import report
-from .bm25 import (_table_name, add_cluster_args, copy_rows, make_cluster, open_database,
-                   scalar)
+from .bm25 import (_table_name, add_cluster_args, copy_rows, load_eval_sets, make_cluster,
+                   open_database, scalar)
 from .bm25_speed import ensure_passages, run_interleaved, warm_up, _ms
 from .hybrid_speed import _progress_logger
-from .ir_datasets import en985k_queries, judged_sets, load_judged
+from .ir_datasets import en985k_queries
 from .ir_metrics import evaluate
-from .paths import Skip, log
+from .paths import log
 from .timing import BackendClock, MachineBusy, summarize
 
 DB = "ngrambench"
@@ -386,21 +386,9 @@ VARIANTS = (("bm25", "body", "<@>", False), ("seal", "body", "<%>", False),
 
 
 def cmd_eval(args, results):
-    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    if sets == ["all"]:
-        sets = judged_sets()
     out = {"depth": args.depth, "sets": [], "failures": [], "skipped": []}
     results["ngram_eval"] = out
-    loaded = []
-    for spec in sets:
-        name, _, split = spec.partition(":")
-        try:
-            loaded.append((spec, load_judged(name, split or None)))
-        except Skip as e:
-            log("SKIP %s: %s" % (spec, e))
-            out["skipped"].append("%s: %s" % (spec, e))
-    if not loaded:
-        raise Skip("no data set found: " + "; ".join(out["skipped"]))
+    loaded = load_eval_sets(args.sets, out["skipped"])
     with make_cluster(args, EVAL_GUCS) as cl:
         conn = open_database(cl, "ngrameval")
         cur = conn.cursor()
