@@ -15,8 +15,10 @@
 #include "access/amapi.h"
 #include "access/genam.h"
 #include "access/relscan.h"
+#include "commands/progress.h"
 #include "commands/vacuum.h"
 #include "fmgr.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -191,6 +193,21 @@ static void
 dispatch_endscan(IndexScanDesc scan)
 {
 	routine_for(scan->indexRelation)->endscan(scan);
+}
+
+/*
+ * Before a build's table scan: the table's row count from its statistics as
+ * tuples_total in pg_stat_progress_create_index, so that tuples_done can be
+ * read as a fraction of the work.  It is the estimate VACUUM or ANALYZE left
+ * (the scan may find more or fewer rows); a table that never had one gets
+ * no total, as before.
+ */
+void
+retrieval_build_progress_total(Relation heap)
+{
+	if (heap->rd_rel->reltuples >= 0)
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
+									 (int64) heap->rd_rel->reltuples);
 }
 
 static char *

@@ -124,6 +124,7 @@ extern bool retrieval_option_ngrams(Relation index);	/* ngram */
 /* am_handler.c */
 extern RetrievalOpclassCode retrieval_opclass_code(Relation index);
 extern RetrievalOpclassCode retrieval_opclass_code_by_oid(Oid indexoid);
+extern void retrieval_build_progress_total(Relation heap);
 
 /* am_scan.c */
 extern IndexScanDesc retrieval_scan_begin(Relation index, int nkeys, int norderbys);

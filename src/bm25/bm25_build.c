@@ -169,6 +169,7 @@ bm25_build_segments(Relation heap, Relation index, IndexInfo *indexInfo, Bm25Met
 											 ALLOCSET_DEFAULT_SIZES);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, BM25_PHASE_ANALYZE);
+	retrieval_build_progress_total(heap);
 	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
 									   build_callback, (void *) &bs, NULL);
 	flush_segment(&bs);

@@ -1124,6 +1124,7 @@ hnsw_build_graph(Relation heap, Relation index, IndexInfo *indexInfo,
 				   bs.layout.quant, index_keeps_vectors(index), stamp);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, PHASE_BUILD_GRAPH);
+	retrieval_build_progress_total(heap);
 	nworkers = hnsw_parallel_workers(heap, index);
 	if (nworkers == 0 || !hnsw_parallel_build(&bs, indexInfo, nworkers))
 	{

@@ -68,9 +68,24 @@ def register(subparsers):
                         "scan + sort (slow: embeds every row per query; default 0)")
     p.add_argument("--explain-queries", type=int, default=1,
                    help="queries per length shown with EXPLAIN (ANALYZE, BUFFERS) (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a cluster setting over the defaults (repeatable), e.g. "
+                        "maintenance_work_mem=4GB so that the graph of all 985k passages "
+                        "is built in memory")
     add_bm25_index_args(p, tie_break=False)
     add_cluster_args(p)
     p.set_defaults(func=cmd_hybrid)
+
+
+def cluster_gucs(args):
+    """HYBRID_GUCS with the --set overrides applied."""
+    gucs = dict(HYBRID_GUCS)
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit("hybrid-speed: --set wants NAME=VALUE, got %r" % item)
+        gucs[name.strip()] = value.strip()
+    return gucs
 
 
 # ----------------------------------------------------------------------------
@@ -231,10 +246,10 @@ def check_against_seqscan(cur, table, queries, n, out):
 def cmd_hybrid(args, results):
     queries = pick_queries(args.queries)
     workers = [int(w) for w in args.build_workers.split(",") if w.strip()]
-    out = {"rows_option": args.rows, "runs": args.runs, "cluster_gucs": HYBRID_GUCS,
+    out = {"rows_option": args.rows, "runs": args.runs, "cluster_gucs": cluster_gucs(args),
            "failures": [], "builds": [], "uptime": []}
     results["hybrid_speed"] = out
-    with make_cluster(args, HYBRID_GUCS) as cl:
+    with make_cluster(args, cluster_gucs(args)) as cl:
         conn = open_database(cl, "hybridbench")
         cur = conn.cursor()
         probe_bm25(cur)
