@@ -512,6 +512,7 @@ typedef struct Bm25Stream
 	Relation	index;
 	const Bm25MetaData *meta;
 	Bm25Query  *query;
+	int			first_k;		/* size of the first batch */
 	int			k;				/* size of the current batch's top-k */
 	Bm25Hit    *hits;
 	int			nhits;
@@ -520,8 +521,9 @@ typedef struct Bm25Stream
 	struct HTAB *returned;		/* TIDs already returned */
 } Bm25Stream;
 
+#define BM25_STREAM_FIRST_K 10	/* a plain BM25 scan's first batch */
 extern void bm25_stream_init(Bm25Stream *s, Relation index, const Bm25MetaData *meta,
-							 Bm25Query *query);
+							 Bm25Query *query, int first_k);
 extern bool bm25_stream_next(Bm25Stream *s, Bm25Hit *hit);
 
 /* bm25_scan.c: an ORDER BY argument's query, with its statistics */

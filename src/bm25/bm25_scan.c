@@ -79,7 +79,8 @@ bm25_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int n
 		bm25_scan_query(scan->indexRelation, &so->meta, scan->orderByData[0].sk_argument,
 						&so->query, NULL);
 		so->has_query = so->query.bag.nterms > 0;
-		bm25_stream_init(&so->stream, scan->indexRelation, &so->meta, &so->query);
+		bm25_stream_init(&so->stream, scan->indexRelation, &so->meta, &so->query,
+						 BM25_STREAM_FIRST_K);
 	}
 	MemoryContextSwitchTo(old);
 }

@@ -3,8 +3,9 @@
  * bm25_stream.c
  *	  Documents in BM25 score order, as many as the caller wants.
  *
- * The first call computes the exact top-k (bm25_topk.c) with k =
- * BM25_FIRST_K; when the caller wants more rows (a WHERE clause rejected
+ * The first call computes the exact top-k (bm25_topk.c) with the caller's
+ * first k (BM25_STREAM_FIRST_K for a plain BM25 scan: a LIMIT 10 query
+ * computes exactly its top 10); when the caller wants more rows (a WHERE clause rejected
  * some, there is no LIMIT, or the hybrid scan needs a deeper list), the
  * top-k is computed again with 4 x k and the documents not returned yet
  * are streamed in order; a hash set of returned TIDs guarantees each
@@ -22,15 +23,18 @@
 
 #include "bm25.h"
 
-#define BM25_FIRST_K	10
-
-/* Set up a stream in CurrentMemoryContext, which must outlive it. */
+/*
+ * Set up a stream in CurrentMemoryContext, which must outlive it; first_k is
+ * the size of the first batch (at least 1).
+ */
 void
-bm25_stream_init(Bm25Stream *s, Relation index, const Bm25MetaData *meta, Bm25Query *query)
+bm25_stream_init(Bm25Stream *s, Relation index, const Bm25MetaData *meta, Bm25Query *query,
+				 int first_k)
 {
 	HASHCTL		ctl;
 
 	memset(s, 0, sizeof(Bm25Stream));
+	s->first_k = Max(first_k, 1);
 	s->index = index;
 	s->meta = meta;
 	s->query = query;
@@ -50,10 +54,11 @@ next_batch(Bm25Stream *s)
 	int64		k;
 
 	/*
-	 * 10, 40, 160, ... documents, but no more than the index holds (+1, so
-	 * that a full batch proves nothing is left when the index did not grow).
+	 * first_k, then 4 times more each time (10, 40, 160, ...) documents,
+	 * but no more than the index holds (+1, so that a full batch proves
+	 * nothing is left when the index did not grow).
 	 */
-	k = s->k == 0 ? BM25_FIRST_K : (int64) s->k * 4;
+	k = s->k == 0 ? s->first_k : (int64) s->k * 4;
 	k = Min(k, Max(s->meta->ndocs, (int64) s->k) + 1);
 	k = Min(k, (int64) (INT_MAX / 2));
 	if (s->hits)
