@@ -311,7 +311,7 @@ dense_next(HybridScanOpaque so, HnswCandidate *out)
 		entry.node = hnsw_node_from_tid(&so->dmeta.entry);
 		entry.distance = graph->query_distance(graph, entry.node);
 		entry = hnsw_descend(graph, entry, so->dmeta.entry_level, 0);
-		hnsw_search_begin(graph, &so->search, 0, &entry, 1);
+		hnsw_search_begin(graph, &so->search, 0, &entry, 1, true);
 		so->batch = palloc(sizeof(HnswCandidate) * hnsw_ef_search);
 	}
 	while (so->next >= so->nbatch)

@@ -271,23 +271,28 @@ struct HnswGraph
  * A best-first search on one layer that can be resumed: after a round has
  * produced its ef best candidates, the next round continues from the
  * candidates it discarded, so an ordering scan can keep streaming rows in
- * (approximately) increasing distance when filters reject some.
+ * (approximately) increasing distance when filters reject some.  A search
+ * that is not resumable (build, insert, descent: one round) keeps no
+ * discarded candidates at all.
  */
 typedef struct HnswSearch
 {
 	int			level;
+	bool		resumable;		/* keep what a round discards for the next */
 	HnswHeap	pending;		/* unexpanded candidates, nearest first */
 	HnswHeap	results;		/* this round's best, furthest first */
-	HnswHeap	discarded;		/* visited, not yet returned, nearest first */
+	HnswHeap	discarded;		/* visited, not yet returned: an unordered
+								 * bag (the next round reads all of it) */
 } HnswSearch;
 
 extern void hnsw_heap_init(HnswHeap *heap, int capacity, bool furthest_first);
 extern void hnsw_heap_push(HnswHeap *heap, HnswNode node, float distance);
 extern HnswCandidate hnsw_heap_pop(HnswHeap *heap);
+extern HnswCandidate hnsw_heap_replace_top(HnswHeap *heap, HnswNode node, float distance);
 extern void hnsw_heap_free(HnswHeap *heap);
 
 extern void hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
-							  const HnswCandidate *entries, int nentries);
+							  const HnswCandidate *entries, int nentries, bool resumable);
 extern int	hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef,
 							  HnswCandidate *out);
 extern void hnsw_search_end(HnswSearch *search);

@@ -75,14 +75,12 @@ hnsw_heap_push(HnswHeap *heap, HnswNode node, float distance)
 	}
 }
 
-HnswCandidate
-hnsw_heap_pop(HnswHeap *heap)
+/* Move the item at the root down to its place. */
+static inline void
+sift_down(HnswHeap *heap)
 {
-	HnswCandidate top = heap->items[0];
 	int			i = 0;
 
-	Assert(heap->count > 0);
-	heap->items[0] = heap->items[--heap->count];
 	for (;;)
 	{
 		int			left = 2 * i + 1;
@@ -100,7 +98,47 @@ hnsw_heap_pop(HnswHeap *heap)
 		heap->items[best] = tmp;
 		i = best;
 	}
+}
+
+HnswCandidate
+hnsw_heap_pop(HnswHeap *heap)
+{
+	HnswCandidate top = heap->items[0];
+
+	Assert(heap->count > 0);
+	heap->items[0] = heap->items[--heap->count];
+	sift_down(heap);
 	return top;
+}
+
+/*
+ * Pop the top and push (node, distance) in one sift instead of two: how a
+ * bounded result heap takes a better candidate.
+ */
+HnswCandidate
+hnsw_heap_replace_top(HnswHeap *heap, HnswNode node, float distance)
+{
+	HnswCandidate top = heap->items[0];
+
+	Assert(heap->count > 0);
+	heap->items[0].node = node;
+	heap->items[0].distance = distance;
+	sift_down(heap);
+	return top;
+}
+
+/* Add to an unordered bag (a heap's storage, no heap order). */
+static inline void
+bag_add(HnswHeap *bag, HnswNode node, float distance)
+{
+	if (bag->count == bag->capacity)
+	{
+		bag->capacity *= 2;
+		bag->items = repalloc_huge(bag->items, sizeof(HnswCandidate) * bag->capacity);
+	}
+	bag->items[bag->count].node = node;
+	bag->items[bag->count].distance = distance;
+	bag->count++;
 }
 
 static inline const HnswCandidate *
@@ -114,24 +152,39 @@ heap_top(const HnswHeap *heap)
  * ------------------------------------------------------------------------
  */
 
-/* Offer a visited candidate to this round's results; overflow is kept. */
+/* Keep a candidate this round does not return, if a next round may need it. */
+static inline void
+discard(HnswSearch *search, HnswNode node, float distance)
+{
+	if (search->resumable)
+		bag_add(&search->discarded, node, distance);
+}
+
+/*
+ * Offer a visited candidate to this round's results, which keep the ef
+ * nearest; what they do not keep is discarded.
+ */
 static void
 offer_result(HnswSearch *search, HnswNode node, float distance, int ef)
 {
-	hnsw_heap_push(&search->results, node, distance);
-	if (search->results.count > ef)
+	if (search->results.count < ef)
+		hnsw_heap_push(&search->results, node, distance);
+	else if (distance < heap_top(&search->results)->distance)
 	{
-		HnswCandidate evicted = hnsw_heap_pop(&search->results);
+		HnswCandidate evicted = hnsw_heap_replace_top(&search->results, node, distance);
 
-		hnsw_heap_push(&search->discarded, evicted.node, evicted.distance);
+		discard(search, evicted.node, evicted.distance);
 	}
+	else
+		discard(search, node, distance);
 }
 
 void
 hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
-				  const HnswCandidate *entries, int nentries)
+				  const HnswCandidate *entries, int nentries, bool resumable)
 {
 	search->level = level;
+	search->resumable = resumable;
 	hnsw_heap_init(&search->pending, 64, false);
 	hnsw_heap_init(&search->results, 64, true);
 	hnsw_heap_init(&search->discarded, 64, false);
@@ -139,7 +192,7 @@ hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
 	for (int i = 0; i < nentries; i++)
 	{
 		if (graph->visit(graph, entries[i].node))
-			hnsw_heap_push(&search->discarded, entries[i].node, entries[i].distance);
+			bag_add(&search->discarded, entries[i].node, entries[i].distance);
 	}
 }
 
@@ -157,9 +210,9 @@ hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *o
 	int			n;
 
 	/*
-	 * The previous round's leftovers compete again.  Take the whole heap
-	 * first: offer_result() refills search->discarded with what this round
-	 * cannot keep.
+	 * The previous round's leftovers (the entry points on the first round)
+	 * compete again.  Take the whole bag first: offer_result() refills
+	 * search->discarded with what this round cannot keep.
 	 */
 	if (search->discarded.count > 0)
 	{
@@ -218,7 +271,7 @@ hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *o
 				offer_result(search, neighbors[i], d, ef);
 			}
 			else
-				hnsw_heap_push(&search->discarded, neighbors[i], d);
+				discard(search, neighbors[i], d);
 		}
 	}
 	pfree(neighbors);
@@ -246,7 +299,7 @@ hnsw_search_layer(HnswGraph *graph, const HnswCandidate *entries, int nentries,
 	HnswSearch	search;
 	int			n;
 
-	hnsw_search_begin(graph, &search, level, entries, nentries);
+	hnsw_search_begin(graph, &search, level, entries, nentries, false);
 	n = hnsw_search_round(graph, &search, ef, out);
 	hnsw_search_end(&search);
 	return n;

@@ -228,7 +228,7 @@ start_search(IndexScanDesc scan, HnswScanOpaque so)
 	entry.node = hnsw_node_from_tid(&so->meta.entry);
 	entry.distance = graph->query_distance(graph, entry.node);
 	entry = hnsw_descend(graph, entry, so->meta.entry_level, 0);
-	hnsw_search_begin(graph, &so->search, 0, &entry, 1);
+	hnsw_search_begin(graph, &so->search, 0, &entry, 1, true);
 	so->batch = palloc(sizeof(HnswCandidate) * so->ef);
 }
 
