@@ -160,7 +160,7 @@ mem_reset_visits(HnswGraph *graph)
 	if (++bs->visit_tag == 0)
 	{
 		/* wrapped: clear the tags so no stale one matches */
-		memset(bs->visit_tags, 0, sizeof(uint32) * bs->capacity);
+		memset(bs->visit_tags, 0, sizeof(VisitTag) * bs->capacity);
 		bs->visit_tag = 1;
 	}
 }
@@ -212,13 +212,13 @@ grow_arrays(HnswBuildState *bs)
 	if (bs->elements == NULL)
 	{
 		bs->elements = palloc_extended(sizeof(BuildElement) * newcap, MCXT_ALLOC_HUGE);
-		bs->visit_tags = palloc_extended(sizeof(uint32) * newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		bs->visit_tags = palloc_extended(sizeof(VisitTag) * newcap, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	}
 	else
 	{
 		bs->elements = repalloc_huge(bs->elements, sizeof(BuildElement) * newcap);
-		bs->visit_tags = repalloc_huge(bs->visit_tags, sizeof(uint32) * newcap);
-		memset(bs->visit_tags + bs->capacity, 0, sizeof(uint32) * (newcap - bs->capacity));
+		bs->visit_tags = repalloc_huge(bs->visit_tags, sizeof(VisitTag) * newcap);
+		memset(bs->visit_tags + bs->capacity, 0, sizeof(VisitTag) * (newcap - bs->capacity));
 	}
 	bs->memory_used += (sizeof(BuildElement) + sizeof(uint32)) * (newcap - bs->capacity);
 

@@ -164,7 +164,7 @@ attach_graph(HnswBuildState *bs, HnswBuildShared *shared, char *graph)
 		bs->vec_chunks[c] = vectors + (Size) c * HNSW_BUILD_CHUNK_SIZE * bs->dims;
 		bs->l0_chunks[c] = l0 + (Size) c * HNSW_BUILD_CHUNK_SIZE * (1 + 2 * bs->m);
 	}
-	bs->visit_tags = palloc_extended(sizeof(uint32) * bs->capacity,
+	bs->visit_tags = palloc_extended(sizeof(VisitTag) * bs->capacity,
 									 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	/* the leader (number -1) draws the serial build's levels */
 	pg_prng_seed(&bs->prng, UINT64CONST(0x5245545249455641) + (uint64) (ParallelWorkerNumber + 1));
