@@ -265,6 +265,8 @@ struct HnswGraph
 	void		(*reset_visits) (HnswGraph *graph);
 	/* optional: start loading node's vector into cache (may be NULL) */
 	void		(*prefetch) (HnswGraph *graph, HnswNode node);
+	/* optional: start loading node's neighbour list on level (may be NULL) */
+	void		(*prefetch_neighbors) (HnswGraph *graph, HnswNode node, int level);
 };
 
 /*

@@ -153,6 +153,20 @@ mem_prefetch(HnswGraph *graph, HnswNode node)
 }
 
 static void
+mem_prefetch_neighbors(HnswGraph *graph, HnswNode node, int level)
+{
+	HnswBuildState *bs = (HnswBuildState *) graph;
+	const char *p;
+
+	if (level > 0 && level > bs->elements[node].level)
+		return;
+	p = (const char *) layer_count(bs, node, level);
+	__builtin_prefetch(p);
+	__builtin_prefetch(p + 64);
+	__builtin_prefetch(p + 128);
+}
+
+static void
 mem_reset_visits(HnswGraph *graph)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
@@ -1070,6 +1084,7 @@ hnsw_build_state_init(HnswBuildState *bs, Relation heap, Relation index)
 	bs->graph.pair_distance = mem_pair_distance;
 	bs->graph.visit = mem_visit;
 	bs->graph.reset_visits = mem_reset_visits;
+	bs->graph.prefetch_neighbors = mem_prefetch_neighbors;
 	bs->graph.prefetch = mem_prefetch;
 	bs->heap = heap;
 	bs->index = index;

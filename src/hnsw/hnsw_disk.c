@@ -570,6 +570,21 @@ copy_layer(HnswNeighborTuple ntup, int level, int m, HnswNode *out)
 	return n;
 }
 
+/*
+ * The search will expand node next: start loading its neighbour tuple's
+ * buffer descriptor, page header and line pointer (stage 1 of
+ * hnsw_buffers.c) while the current node is expanded.
+ */
+static void
+disk_prefetch_neighbors(HnswGraph *graph, HnswNode node, int level)
+{
+	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
+	DiskNode   *entry = disknode_lookup(dg->nodes, node);
+
+	if (dg->hints && entry && entry->loaded && level <= entry->level)
+		hnsw_prefetch_item(dg->hints, &entry->neighbortid);
+}
+
 static int
 disk_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
 {
@@ -624,6 +639,7 @@ hnsw_disk_graph_create(Relation index, const HnswMetaData *meta, bool keep_vecto
 	dg->base.visit = disk_visit;
 	dg->base.reset_visits = disk_reset_visits;
 	dg->base.prefetch = disk_prefetch;
+	dg->base.prefetch_neighbors = disk_prefetch_neighbors;
 	dg->index = index;
 	dg->metric = (HnswMetric) meta->metric;
 	dg->dims = meta->dims;

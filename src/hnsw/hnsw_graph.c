@@ -239,6 +239,10 @@ hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *o
 		hnsw_heap_pop(&search->pending);
 		CHECK_FOR_INTERRUPTS();
 
+		/* the next candidate's list loads while this one is expanded */
+		if (graph->prefetch_neighbors && search->pending.count > 0)
+			graph->prefetch_neighbors(graph, heap_top(&search->pending)->node, search->level);
+
 		count = graph->neighbors(graph, c.node, search->level, neighbors);
 
 		/*
