@@ -310,7 +310,8 @@ text_index_has_ngrams(Relation index)
 
 /*
  * The BM25 index whose key is expr (of range table entry varno), or
- * Invalid; with need_ngrams, only indexes with an n-gram part (<%>).  Valid, non-partial indexes are preferred to partial ones.
+ * Invalid; with need_ngrams, only indexes with an n-gram part (<%>).
+ * Valid, non-partial indexes are preferred to partial ones.
  * Several candidates are accepted only when they are interchangeable
  * (same options: the same analyzer, k1 and b, as during REINDEX
  * CONCURRENTLY, when the old and the new index are both valid for a

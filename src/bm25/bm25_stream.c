@@ -5,11 +5,12 @@
  *
  * The first call computes the exact top-k (bm25_topk.c) with the caller's
  * first k (BM25_STREAM_FIRST_K for a plain BM25 scan: a LIMIT 10 query
- * computes exactly its top 10); when the caller wants more rows (a WHERE clause rejected
- * some, there is no LIMIT, or the hybrid scan needs a deeper list), the
- * top-k is computed again with 4 x k and the documents not returned yet
- * are streamed in order; a hash set of returned TIDs guarantees each
- * document is returned once even if the index changed in between.  Only
+ * computes exactly its top 10); when the caller wants more rows (a WHERE
+ * clause rejected some, there is no LIMIT, or the hybrid scan needs a
+ * deeper list), the top-k is computed again with 4 x k and the documents
+ * not returned yet are streamed in order; a hash set of returned TIDs
+ * guarantees each document is returned once even if the index changed in
+ * between.  Only
  * documents containing at least one query term are returned (score > 0).
  * The order is score descending, then TID ascending (a total order: a
  * larger k's list extends the smaller one's).

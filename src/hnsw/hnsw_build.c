@@ -52,6 +52,13 @@ elem_vec(HnswBuildState *bs, HnswNode node)
 	return bs->vec_chunks[node >> CHUNK_SHIFT] + (Size) (node & CHUNK_MASK) * bs->dims;
 }
 
+/* Does the element have lists on this layer? */
+static inline bool
+has_layer(HnswBuildState *bs, HnswNode node, int level)
+{
+	return level == 0 || level <= bs->elements[node].level;
+}
+
 /* Count of a layer's list; its slots follow it (layer 0) or are elsewhere. */
 static inline uint32 *
 layer_count(HnswBuildState *bs, HnswNode node, int level)
@@ -110,7 +117,7 @@ mem_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
 
 	int			n;
 
-	if (level > 0 && level > bs->elements[node].level)
+	if (!has_layer(bs, node, level))
 		return 0;
 	lock_element(bs, node, LW_SHARED);
 	count = layer_count(bs, node, level);
@@ -152,18 +159,23 @@ mem_prefetch(HnswGraph *graph, HnswNode node)
 		__builtin_prefetch(p + off);
 }
 
+/*
+ * Start loading a layer's list.  On layer 0 (nearly every search) the count
+ * and its 2m slots are contiguous; upper layers, rare, get their count only.
+ */
 static void
 mem_prefetch_neighbors(HnswGraph *graph, HnswNode node, int level)
 {
 	HnswBuildState *bs = (HnswBuildState *) graph;
 	const char *p;
+	Size		bytes;
 
-	if (level > 0 && level > bs->elements[node].level)
+	if (!has_layer(bs, node, level))
 		return;
 	p = (const char *) layer_count(bs, node, level);
-	__builtin_prefetch(p);
-	__builtin_prefetch(p + 64);
-	__builtin_prefetch(p + 128);
+	bytes = level == 0 ? sizeof(uint32) * (1 + 2 * bs->m) : sizeof(uint32);
+	for (Size off = 0; off < bytes; off += 64)
+		__builtin_prefetch(p + off);
 }
 
 static void
@@ -234,7 +246,7 @@ grow_arrays(HnswBuildState *bs)
 		bs->visit_tags = repalloc_huge(bs->visit_tags, sizeof(VisitTag) * newcap);
 		memset(bs->visit_tags + bs->capacity, 0, sizeof(VisitTag) * (newcap - bs->capacity));
 	}
-	bs->memory_used += (sizeof(BuildElement) + sizeof(uint32)) * (newcap - bs->capacity);
+	bs->memory_used += (sizeof(BuildElement) + sizeof(VisitTag)) * (newcap - bs->capacity);
 
 	/* chunks for the new capacity */
 	{

@@ -102,7 +102,7 @@ plan_graph(HnswBuildState *bs, HnswBuildShared *shared, int nparticipants)
 	double		upper_per_element = 2.0 * (1 + m) / Max(m - 1, 1);
 	double		per_element = sizeof(BuildElement) + sizeof(LWLock) +
 		sizeof(float) * (double) bs->dims + sizeof(uint32) * (1 + 2 * m) +
-		sizeof(uint32) * upper_per_element + sizeof(uint32) * (double) nparticipants;
+		sizeof(uint32) * upper_per_element + sizeof(VisitTag) * (double) nparticipants;
 	double		capacity = (double) maintenance_work_mem * 1024.0 / per_element;
 	Size		offset = 0;
 

@@ -48,19 +48,25 @@ heap_before(const HnswHeap *heap, const HnswCandidate *a, const HnswCandidate *b
 	return heap->furthest_first ? a->distance > b->distance : a->distance < b->distance;
 }
 
-void
-hnsw_heap_push(HnswHeap *heap, HnswNode node, float distance)
+/* Store an item after the last one (growing the array); its index. */
+static inline int
+append(HnswHeap *heap, HnswNode node, float distance)
 {
-	int			i;
-
 	if (heap->count == heap->capacity)
 	{
 		heap->capacity *= 2;
 		heap->items = repalloc_huge(heap->items, sizeof(HnswCandidate) * heap->capacity);
 	}
-	i = heap->count++;
-	heap->items[i].node = node;
-	heap->items[i].distance = distance;
+	heap->items[heap->count].node = node;
+	heap->items[heap->count].distance = distance;
+	return heap->count++;
+}
+
+void
+hnsw_heap_push(HnswHeap *heap, HnswNode node, float distance)
+{
+	int			i = append(heap, node, distance);
+
 	while (i > 0)
 	{
 		int			parent = (i - 1) / 2;
@@ -131,14 +137,7 @@ hnsw_heap_replace_top(HnswHeap *heap, HnswNode node, float distance)
 static inline void
 bag_add(HnswHeap *bag, HnswNode node, float distance)
 {
-	if (bag->count == bag->capacity)
-	{
-		bag->capacity *= 2;
-		bag->items = repalloc_huge(bag->items, sizeof(HnswCandidate) * bag->capacity);
-	}
-	bag->items[bag->count].node = node;
-	bag->items[bag->count].distance = distance;
-	bag->count++;
+	(void) append(bag, node, distance);
 }
 
 static inline const HnswCandidate *
