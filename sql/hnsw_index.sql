@@ -189,6 +189,28 @@ SELECT count(*) FROM (SELECT id FROM dup_t ORDER BY v <=> (SELECT v FROM dup_t W
 SELECT count(*) FROM (SELECT id FROM dup_t WHERE id < 10 ORDER BY v <=> (SELECT v FROM dup_t WHERE id = 7) LIMIT 9) s;
 RESET enable_seqscan;
 DROP TABLE dup_t;
+-- the same after inserts: groups of equal vectors inserted into an existing
+-- index fill each other's lists and are cut off (how many varies: inserts
+-- draw random levels); VACUUM, even with nothing to delete, links every
+-- element a walk from the entry point misses, and a full scan, which goes
+-- on from the entry point when the descent's region is exhausted, then
+-- returns every row, from anywhere
+CREATE TABLE isle_t (id int, v vector(8));
+INSERT INTO isle_t SELECT i, ARRAY(SELECT sin(i * 0.7 + j * 1.3 * i)::real FROM generate_series(1, 8) j)::vector
+	FROM generate_series(1, 1000) i;
+CREATE INDEX isle_i ON isle_t USING retrieval (v vector_l2_ops) WITH (m = 4, ef_construction = 16);
+INSERT INTO isle_t SELECT 10000 + i, '[5,5,5,5,5,5,5,5]' FROM generate_series(1, 100) i;
+INSERT INTO isle_t SELECT 20000 + i, '[5,5,5,5,5,5,5,5.01]' FROM generate_series(1, 100) i;
+VACUUM isle_t;
+SET enable_seqscan = off;
+SET retrieval.ef_search = 1000;
+SELECT count(*) FROM (SELECT id FROM isle_t ORDER BY v <-> '[0,0,0,0,0,0,0,0]') s;
+SELECT count(*) FROM (SELECT id FROM isle_t ORDER BY v <-> '[5,5,5,5,5,5,5,5]') s;
+SET retrieval.ef_search = 10;
+SELECT count(*) FROM (SELECT id FROM isle_t WHERE id > 20000 ORDER BY v <-> '[0,0,0,0,0,0,0,0]') s;
+RESET retrieval.ef_search;
+RESET enable_seqscan;
+DROP TABLE isle_t;
 -- a backend remembers which shared buffer held each index page
 -- (hnsw_buffers.c); when the index is rewritten (REINDEX, TRUNCATE, drop
 -- and re-create) the same session's scans still read the right pages.

@@ -316,7 +316,8 @@ dense_next(HybridScanOpaque so, HnswCandidate *out)
 	}
 	while (so->next >= so->nbatch)
 	{
-		so->nbatch = hnsw_search_round(graph, &so->search, hnsw_ef_search, so->batch);
+		so->nbatch = hnsw_search_next_round(graph, &so->search, hnsw_ef_search, so->batch,
+											hnsw_node_from_tid(&so->dmeta.entry));
 		so->next = 0;
 		if (so->nbatch == 0)
 		{

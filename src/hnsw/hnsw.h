@@ -297,6 +297,8 @@ extern void hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
 							  const HnswCandidate *entries, int nentries, bool resumable);
 extern int	hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef,
 							  HnswCandidate *out);
+extern int	hnsw_search_next_round(HnswGraph *graph, HnswSearch *search, int ef,
+								   HnswCandidate *out, HnswNode entry);
 extern void hnsw_search_end(HnswSearch *search);
 extern int	hnsw_search_layer(HnswGraph *graph, const HnswCandidate *entries, int nentries,
 							  int ef, int level, HnswCandidate *out);
@@ -353,6 +355,8 @@ extern bool hnsw_disk_element_info(HnswDiskGraph *dg, HnswNode node, ItemPointer
 								   int *level);
 extern void hnsw_disk_graph_destroy(HnswDiskGraph *dg);
 extern const float *hnsw_disk_node_vector(HnswDiskGraph *dg, HnswNode node);
+extern int	hnsw_disk_read_layer(Relation index, BufferAccessStrategy strategy,
+								 ItemPointer neighbortid, int level, int m, HnswNode *out);
 extern const QuantCodec *hnsw_disk_graph_codec(HnswDiskGraph *dg);
 
 extern void hnsw_disk_find_neighbors(HnswDiskGraph *dg, const HnswMetaData *meta,

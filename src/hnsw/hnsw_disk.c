@@ -571,6 +571,27 @@ copy_layer(HnswNeighborTuple ntup, int level, int m, HnswNode *out)
 }
 
 /*
+ * One layer of the neighbour list at neighbortid, read from its page (no
+ * node cache: VACUUM walks whole graphs with it).
+ */
+int
+hnsw_disk_read_layer(Relation index, BufferAccessStrategy strategy, ItemPointer neighbortid,
+					 int level, int m, HnswNode *out)
+{
+	Buffer		buf;
+	int			n;
+
+	buf = ReadBufferExtended(index, MAIN_FORKNUM, ItemPointerGetBlockNumber(neighbortid),
+							 RBM_NORMAL, strategy);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	n = copy_layer((HnswNeighborTuple) tuple_at(index, BufferGetPage(buf), neighbortid,
+												HNSW_NEIGHBOR_TUPLE),
+				   level, m, out);
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+/*
  * The search will expand node next: start loading its neighbour tuple's
  * buffer descriptor, page header and line pointer (stage 1 of
  * hnsw_buffers.c) while the current node is expanded.

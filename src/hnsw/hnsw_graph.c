@@ -286,6 +286,29 @@ hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *o
 	return n;
 }
 
+/*
+ * The next round of a resumable search that started from a descent: when
+ * everything reachable from where the descent landed is done, go on from
+ * the entry point (unless the search has visited it already).  A layer's
+ * graph is directed: what is reachable from the entry point, which CREATE
+ * INDEX and VACUUM make sure is everything, need not be reachable from the
+ * descent's landing point.
+ */
+int
+hnsw_search_next_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *out,
+					   HnswNode entry)
+{
+	int			n = hnsw_search_round(graph, search, ef, out);
+
+	Assert(search->resumable);
+	if (n == 0 && entry != HNSW_INVALID_NODE && graph->visit(graph, entry))
+	{
+		bag_add(&search->discarded, entry, graph->query_distance(graph, entry));
+		n = hnsw_search_round(graph, search, ef, out);
+	}
+	return n;
+}
+
 void
 hnsw_search_end(HnswSearch *search)
 {

@@ -8,8 +8,10 @@
  * When the executor asks for more (a WHERE clause rejected rows, or there
  * is no LIMIT), the search resumes from the candidates it had set aside
  * (HnswSearch rounds), so the scan keeps streaming rows in approximately
- * increasing distance until the reachable graph is exhausted: LIMIT k is
- * met whenever k rows qualify.  Each round is sorted; across rounds a row
+ * increasing distance until the graph is exhausted: LIMIT k is met
+ * whenever k rows qualify.  (When the region the descent landed in is
+ * done, the search goes on from the entry point, from which CREATE INDEX
+ * and VACUUM make every element reachable.)  Each round is sorted; across rounds a row
  * can come slightly out of order (as with pgvector's relaxed_order).
  *
  * With quantization = 'none', graph distances are exact.  With sq8 or
@@ -249,8 +251,9 @@ hnsw_gettuple(IndexScanDesc scan, ScanDirection dir)
 
 		if (so->next >= so->nbatch)
 		{
-			so->nbatch = hnsw_search_round(hnsw_disk_graph_base(so->graph), &so->search,
-										   so->ef, so->batch);
+			so->nbatch = hnsw_search_next_round(hnsw_disk_graph_base(so->graph), &so->search,
+												so->ef, so->batch,
+												hnsw_node_from_tid(&so->meta.entry));
 			so->next = 0;
 			if (so->nbatch == 0)
 			{

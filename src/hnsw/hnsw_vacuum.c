@@ -28,6 +28,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
+#include "utils/float.h"
 #include "utils/memutils.h"
 
 #include "hnsw.h"
@@ -329,16 +330,45 @@ repair_links(VacuumState *vs)
 	pfree(rs);
 }
 
-/* Pass 2b: an incoming layer-0 link for every live element */
-typedef struct NodeCountEntry
+/*
+ * Pass 2b: reachability.  Every live element must be reachable on layer 0
+ * from the entry point, or no search can return it (a filtered scan that
+ * needs it would come back short).  Repairs and inserts can break that:
+ * the selection heuristic may prune an element's last incoming link (an
+ * orphan), or leave a group of elements linked only among themselves (an
+ * island).  This pass runs in every VACUUM, since inserts alone can do it:
+ *
+ *	- one sequential pass over the elements lists the live ones and their
+ *	  neighbour tuples, and a breadth-first walk of layer 0 from the entry
+ *	  point checks that it reaches them all (the common case: done);
+ *	- otherwise a pass over the lists counts incoming layer-0 links, and
+ *	  each orphan is linked from its nearest out-neighbour;
+ *	- a new walk finds what is still unreachable; for each such element,
+ *	  a search for its vector (which can only return reachable elements)
+ *	  gives the nearest reachable one with a free slot, which links to it,
+ *	  and the walk continues from it, taking in its whole island.  This
+ *	  mirrors the end of CREATE INDEX (connect_unreachable() in
+ *	  hnsw_build.c) on the disk graph; the details for groups of equal
+ *	  vectors are at the loop.
+ *
+ * Reachable from the entry point is what a scan covers: when the region
+ * its descent landed in is exhausted, it goes on from the entry point
+ * (hnsw_scan.c).
+ *
+ * Memory: about 40 bytes per live element (the index in the hash table,
+ * neighbour TID, in-link count, walk flag and queue); neighbour lists are
+ * read from the pages, not cached, and vectors are loaded only for the
+ * elements being linked.
+ */
+typedef struct NodeIndexEntry
 {
 	uint64		key;
 	char		status;
-	uint32		count;
-} NodeCountEntry;
+	uint32		index;			/* into LiveElements' arrays */
+} NodeIndexEntry;
 
-#define SH_PREFIX		nodecount
-#define SH_ELEMENT_TYPE NodeCountEntry
+#define SH_PREFIX		nodeindex
+#define SH_ELEMENT_TYPE NodeIndexEntry
 #define SH_KEY_TYPE		uint64
 #define SH_KEY			key
 #define SH_HASH_KEY(tb, key) hnsw_node_hash(key)
@@ -348,88 +378,322 @@ typedef struct NodeCountEntry
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-typedef struct LiveList
+typedef struct LiveElements
 {
 	VacuumState *vs;
 	HnswNode   *nodes;
-	int			count;
-	int			capacity;
-} LiveList;
+	ItemPointerData *neighbortids;
+	uint32		count;
+	uint32		capacity;
+} LiveElements;
 
 static void
 remember_live(void *arg, HnswNode node, HnswElementTuple etup)
 {
-	LiveList   *ll = (LiveList *) arg;
+	LiveElements *le = (LiveElements *) arg;
 
-	if (!survives(ll->vs, node, etup))
+	if (!survives(le->vs, node, etup))
 		return;
-	if (ll->count == ll->capacity)
+	if (le->count == le->capacity)
 	{
-		ll->capacity *= 2;
-		ll->nodes = repalloc_huge(ll->nodes, sizeof(HnswNode) * ll->capacity);
+		le->capacity *= 2;
+		le->nodes = repalloc_huge(le->nodes, sizeof(HnswNode) * le->capacity);
+		le->neighbortids = repalloc_huge(le->neighbortids, sizeof(ItemPointerData) * le->capacity);
 	}
-	ll->nodes[ll->count++] = node;
+	le->nodes[le->count] = node;
+	le->neighbortids[le->count] = etup->neighbortid;
+	le->count++;
 }
 
-static void
-connect_orphans(VacuumState *vs)
+/* A live element's index in LiveElements, or -1. */
+static inline int64
+live_index(nodeindex_hash *live, HnswNode node)
 {
-	HnswDiskGraph *dg = hnsw_disk_graph_create(vs->index, &vs->meta, true);
-	HnswGraph  *graph = hnsw_disk_graph_base(dg);
-	HnswNode   *neighbors = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
-	LiveList	ll = {vs, palloc(sizeof(HnswNode) * 1024), 0, 1024};
-	nodecount_hash *indegree;
-	HnswMetaData meta;
-	HnswNode	entry;
+	NodeIndexEntry *e = nodeindex_lookup(live, node);
 
-	for_each_element(vs->index, vs->strategy, remember_live, NULL, &ll);
-	indegree = nodecount_create(CurrentMemoryContext, Max(ll.count, 16), NULL);
-	for (int i = 0; i < ll.count; i++)
+	return e ? (int64) e->index : -1;
+}
+
+/* Mark what is reachable on layer 0 from start (breadth first). */
+static void
+mark_reachable(VacuumState *vs, LiveElements *le, nodeindex_hash *live, uint32 start,
+			   bool *reached, uint32 *queue, HnswNode *list)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	if (reached[start])
+		return;
+	reached[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
 	{
-		int			n = graph->neighbors(graph, ll.nodes[i], 0, neighbors);
+		uint32		e = queue[head++];
+		int			n = hnsw_disk_read_layer(vs->index, vs->strategy, &le->neighbortids[e], 0,
+											 vs->meta.m, list);
+
+		if ((head & 255) == 0)
+			vacuum_delay_point();
+		for (int j = 0; j < n; j++)
+		{
+			int64		v = live_index(live, list[j]);
+
+			if (v >= 0 && !reached[v])
+			{
+				reached[v] = true;
+				queue[tail++] = (uint32) v;
+			}
+		}
+	}
+}
+
+/*
+ * host links to u on layer 0: in a free slot, else (if evict) in place of
+ * its farthest neighbour that is dead or has another incoming link (as the
+ * build's force_link(): evicting an element's only in-link would just move
+ * the problem).  False when that is impossible.
+ */
+static bool
+link_from(VacuumState *vs, HnswGraph *graph, LiveElements *le, nodeindex_hash *live,
+		  uint32 *indegree, uint32 host, uint32 u, bool evict, HnswNode *list, HnswNode *updated)
+{
+	int			cap = hnsw_layer_capacity(0, vs->meta.m);
+
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		int			n = hnsw_disk_read_layer(vs->index, vs->strategy, &le->neighbortids[host], 0,
+											 vs->meta.m, list);
+		int			count = n;
+		int			victim = -1;
+		float		worst = 0;
+
+		for (int j = 0; j < n; j++)
+			if (list[j] == le->nodes[u])
+				return true;
+		memcpy(updated, list, sizeof(HnswNode) * n);
+		if (n < cap)
+			updated[count++] = le->nodes[u];
+		else if (!evict)
+			return false;
+		else
+		{
+			for (int j = 0; j < n; j++)
+			{
+				int64		v = live_index(live, list[j]);
+				float		d;
+
+				if (v >= 0 && indegree[v] < 2)
+					continue;
+				d = v < 0 ? get_float4_infinity() : graph->pair_distance(graph, le->nodes[host], list[j]);
+				if (victim < 0 || d > worst)
+				{
+					victim = j;
+					worst = d;
+				}
+			}
+			if (victim < 0)
+				return false;
+			updated[victim] = le->nodes[u];
+		}
+		if (hnsw_disk_write_layer(vs->index, &le->neighbortids[host], 0, vs->meta.m,
+								  updated, count, list, n, false))
+		{
+			indegree[u]++;
+			if (victim >= 0 && live_index(live, list[victim]) >= 0)
+				indegree[live_index(live, list[victim])]--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* elements looked at for a free slot, per unreachable element */
+#define HOST_PROBES		4096
+
+static double
+connect_unreachable(VacuumState *vs)
+{
+	LiveElements le = {vs, palloc(sizeof(HnswNode) * 1024), palloc(sizeof(ItemPointerData) * 1024), 0, 1024};
+	HnswNode   *list = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	HnswNode   *updated = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	HnswCandidate *found = palloc(sizeof(HnswCandidate) * Max(vs->meta.ef_construction, 1));
+	nodeindex_hash *live;
+	uint32	   *indegree;
+	bool	   *reached;
+	uint32	   *queue;
+	HnswDiskGraph *dg;
+	HnswGraph  *graph;
+	HnswMetaData meta;
+	int64		entry = -1;
+	uint32		host_cursor = 0;
+	int64		orphans = 0,
+				islands = 0,
+				stranded = 0;
+
+	for_each_element(vs->index, vs->strategy, remember_live, NULL, &le);
+	hnsw_meta_read(vs->index, &meta);
+	if (le.count < 2 || !ItemPointerIsValid(&meta.entry))
+		return le.count;
+
+	live = nodeindex_create(CurrentMemoryContext, le.count, NULL);
+	for (uint32 i = 0; i < le.count; i++)
+	{
+		bool		present;
+
+		nodeindex_insert(live, le.nodes[i], &present)->index = i;
+	}
+	entry = live_index(live, hnsw_node_from_tid(&meta.entry));
+	if (entry < 0)
+		return le.count;		/* a concurrent change; the next VACUUM looks again */
+	reached = palloc_extended(sizeof(bool) * le.count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	queue = palloc_extended(sizeof(uint32) * le.count, MCXT_ALLOC_HUGE);
+
+	/* the common case: one walk finds everything */
+	mark_reachable(vs, &le, live, (uint32) entry, reached, queue, list);
+	for (uint32 i = 0; i < le.count; i++)
+		stranded += !reached[i];
+	if (stranded == 0)
+		return le.count;
+
+	indegree = palloc_extended(sizeof(uint32) * le.count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (uint32 i = 0; i < le.count; i++)
+	{
+		int			n = hnsw_disk_read_layer(vs->index, vs->strategy, &le.neighbortids[i], 0,
+											 vs->meta.m, list);
 
 		for (int j = 0; j < n; j++)
 		{
-			bool		found;
-			NodeCountEntry *e;
+			int64		v = live_index(live, list[j]);
 
-			if (nodeset_lookup(vs->dead, neighbors[j]) != NULL)
-				continue;
-			e = nodecount_insert(indegree, neighbors[j], &found);
-			e->count = found ? e->count + 1 : 1;
+			if (v >= 0)
+				indegree[v]++;
 		}
-		CHECK_FOR_INTERRUPTS();
+		if ((i & 255) == 0)
+			vacuum_delay_point();
 	}
 
-	hnsw_meta_read(vs->index, &meta);
-	entry = ItemPointerIsValid(&meta.entry) ? hnsw_node_from_tid(&meta.entry) : HNSW_INVALID_NODE;
-	for (int i = 0; i < ll.count; i++)
-	{
-		int			n;
-		HnswNode	nearest = HNSW_INVALID_NODE;
-		float		best = 0;
+	dg = hnsw_disk_graph_create(vs->index, &meta, false);
+	graph = hnsw_disk_graph_base(dg);
 
-		if (ll.nodes[i] == entry || nodecount_lookup(indegree, ll.nodes[i]) != NULL)
+	/* orphans: the nearest out-neighbour takes each in */
+	for (uint32 i = 0; i < le.count; i++)
+	{
+		int64		nearest = -1;
+		float		best = 0;
+		int			n;
+
+		if (indegree[i] > 0 || i == entry)
 			continue;
-		n = graph->neighbors(graph, ll.nodes[i], 0, neighbors);
+		n = hnsw_disk_read_layer(vs->index, vs->strategy, &le.neighbortids[i], 0, vs->meta.m, list);
 		for (int j = 0; j < n; j++)
 		{
+			int64		v = live_index(live, list[j]);
 			float		d;
 
-			if (nodeset_lookup(vs->dead, neighbors[j]) != NULL)
+			if (v < 0)
 				continue;
-			d = graph->pair_distance(graph, ll.nodes[i], neighbors[j]);
-			if (nearest == HNSW_INVALID_NODE || d < best)
+			d = graph->pair_distance(graph, le.nodes[i], list[j]);
+			if (nearest < 0 || d < best)
 			{
-				nearest = neighbors[j];
+				nearest = v;
 				best = d;
 			}
 		}
-		if (nearest != HNSW_INVALID_NODE)
-			hnsw_disk_add_link(vs->index, dg, nearest, 0, ll.nodes[i], vs->meta.m, true, false);
+		if (nearest >= 0 &&
+			link_from(vs, graph, &le, live, indegree, (uint32) nearest, i, true, list, updated))
+			orphans++;
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	/*
+	 * islands: link each unreachable group from the nearest reachable
+	 * element with a free slot.  Evicting a link is the last resort: the
+	 * only in-link of a whole group of equal vectors looks like any other
+	 * link (its target has other in-links, from inside the group), and
+	 * evicting it cuts the group off.  So the walk is redone from scratch
+	 * until it reaches everything (three rounds of linking at most).
+	 */
+	for (int round = 0;; round++)
+	{
+		memset(reached, 0, sizeof(bool) * le.count);
+		mark_reachable(vs, &le, live, (uint32) entry, reached, queue, list);
+		stranded = 0;
+		for (uint32 u = 0; u < le.count; u++)
+			stranded += !reached[u];
+		if (stranded == 0 || round == 3)
+			break;
+		for (uint32 u = 0; u < le.count; u++)
+		{
+			HnswCandidate start;
+			bool		linked = false;
+			int			n;
+
+			CHECK_FOR_INTERRUPTS();
+			if (reached[u])
+				continue;
+			hnsw_disk_graph_set_query(dg, hnsw_disk_node_vector(dg, le.nodes[u]));
+
+			/*
+			 * The upper layers can lead into the island itself, so if the
+			 * usual descent finds nothing reachable, search layer 0 from
+			 * the entry point, which finds only reachable elements.
+			 */
+			for (int descend = 1; descend >= 0 && !linked; descend--)
+			{
+				start.node = hnsw_node_from_tid(&meta.entry);
+				start.distance = graph->query_distance(graph, start.node);
+				if (descend)
+					start = hnsw_descend(graph, start, meta.entry_level, 0);
+				n = hnsw_search_layer(graph, &start, 1, Max(meta.ef_construction, 1), 0, found);
+				for (int k = 0; k < n && !linked; k++)
+				{
+					int64		v = live_index(live, found[k].node);
+
+					if (v >= 0 && reached[v])
+						linked = link_from(vs, graph, &le, live, indegree, (uint32) v, u,
+										   false, list, updated);
+				}
+			}
+
+			/*
+			 * Groups of many equal vectors fill every list near them: then
+			 * any reachable element with a free slot, however far (they
+			 * are common: a bounded look is enough) ...
+			 */
+			for (uint32 k = 0; k < Min(le.count, HOST_PROBES) && !linked; k++)
+			{
+				host_cursor = (host_cursor + 1) % le.count;
+				if (reached[host_cursor])
+					linked = link_from(vs, graph, &le, live, indegree, host_cursor, u, false,
+									   list, updated);
+			}
+
+			/*
+			 * ... and if the reachable part is such a group itself (the
+			 * entry point can be one of the equal vectors), the nearest
+			 * reachable element gives up a link to an element that has
+			 * another in-link.
+			 */
+			for (int k = 0; k < n && !linked; k++)
+			{
+				int64		v = live_index(live, found[k].node);
+
+				if (v >= 0 && reached[v])
+					linked = link_from(vs, graph, &le, live, indegree, (uint32) v, u,
+									   true, list, updated);
+			}
+			if (!linked)
+				continue;
+			islands++;
+			mark_reachable(vs, &le, live, u, reached, queue, list);
+		}
+	}
 	hnsw_disk_graph_destroy(dg);
+	if (orphans > 0 || islands > 0 || stranded > 0)
+		elog(DEBUG1, "index \"%s\": linked %lld orphaned elements and %lld unreachable groups, %lld left unreachable",
+			 RelationGetRelationName(vs->index), (long long) orphans, (long long) islands,
+			 (long long) stranded);
+	return le.count;
 }
 
 /* Replace a dead entry point (or clear it when nothing is left). */
@@ -536,7 +800,7 @@ hnsw_bulkdelete_report(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	{
 		repair_links(&vs);
 		repair_entry_point(&vs);
-		connect_orphans(&vs);
+		(void) connect_unreachable(&vs);
 		mark_deleted(&vs);
 	}
 
@@ -549,27 +813,37 @@ hnsw_bulkdelete_report(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	return stats;
 }
 
-static void
-count_live(void *arg, HnswNode node, HnswElementTuple etup)
-{
-	(void) node;
-	if (!etup->deleted)
-		(*(double *) arg)++;
-}
-
 IndexBulkDeleteResult *
 hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 {
-	double		live = 0;
+	MemoryContext context;
+	MemoryContext old;
+	VacuumState vs;
+	double		live;
 
 	if (info->analyze_only)
 		return stats;
 	if (stats != NULL)
 		return stats;
 
-	/* no bulkdelete happened: count the live elements ourselves */
+	/*
+	 * No bulkdelete happened: inserts alone can still have left elements
+	 * unreachable, so run the reachability pass, which also counts the
+	 * live elements.
+	 */
+	context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw vacuum",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
+	memset(&vs, 0, sizeof(vs));
+	vs.index = info->index;
+	vs.strategy = info->strategy;
+	hnsw_meta_read(info->index, &vs.meta);
+	vs.dead = nodeset_create(context, 16, NULL);
+	live = connect_unreachable(&vs);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
+
 	stats = palloc0(sizeof(IndexBulkDeleteResult));
-	for_each_element(info->index, info->strategy, count_live, NULL, &live);
 	stats->num_pages = RelationGetNumberOfBlocks(info->index);
 	stats->num_index_tuples = live;
 	return stats;
