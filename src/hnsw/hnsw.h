@@ -297,6 +297,9 @@ extern void hnsw_search_begin(HnswGraph *graph, HnswSearch *search, int level,
 							  const HnswCandidate *entries, int nentries, bool resumable);
 extern int	hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef,
 							  HnswCandidate *out);
+typedef int (*HnswNumberedNeighbors) (void *arg, uint32 element, uint32 *out);
+extern void hnsw_mark_reachable(uint32 start, bool *reached, uint32 *queue, uint32 *out,
+								HnswNumberedNeighbors neighbors, void *arg);
 extern int	hnsw_search_next_round(HnswGraph *graph, HnswSearch *search, int ef,
 								   HnswCandidate *out, HnswNode entry);
 extern void hnsw_search_end(HnswSearch *search);

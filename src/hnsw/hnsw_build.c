@@ -522,32 +522,15 @@ connect_orphans(HnswBuildState *bs, uint32 *indegree)
 	}
 }
 
-/* Mark everything reachable on layer 0 from start (breadth first). */
-static void
-mark_reachable(HnswBuildState *bs, uint32 start, bool *reached, uint32 *queue)
+/* hnsw_mark_reachable()'s view of the in-memory lists */
+static int
+numbered_neighbors(void *arg, uint32 element, uint32 *out)
 {
-	uint32		head = 0,
-				tail = 0;
+	HnswBuildState *bs = (HnswBuildState *) arg;
+	uint32		n = *layer_count(bs, element, 0);
 
-	if (reached[start])
-		return;
-	reached[start] = true;
-	queue[tail++] = start;
-	while (head < tail)
-	{
-		uint32		e = queue[head++];
-		uint32	   *slots = layer_slots(bs, e, 0);
-		uint32		n = *layer_count(bs, e, 0);
-
-		if ((head & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		for (uint32 j = 0; j < n; j++)
-			if (!reached[slots[j]])
-			{
-				reached[slots[j]] = true;
-				queue[tail++] = slots[j];
-			}
-	}
+	memcpy(out, layer_slots(bs, element, 0), sizeof(uint32) * n);
+	return (int) n;
 }
 
 /*
@@ -568,10 +551,11 @@ connect_islands(HnswBuildState *bs, uint32 *indegree)
 	bool	   *reached = palloc_extended(sizeof(bool) * bs->nelements,
 										  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	uint32	   *queue = palloc_extended(sizeof(uint32) * bs->nelements, MCXT_ALLOC_HUGE);
+	uint32	   *out = palloc(sizeof(uint32) * hnsw_layer_capacity(0, bs->m));
 	int64		islands = 0,
 				stranded = 0;
 
-	mark_reachable(bs, (uint32) bs->entry, reached, queue);
+	hnsw_mark_reachable((uint32) bs->entry, reached, queue, out, numbered_neighbors, bs);
 	for (uint32 u = 0; u < bs->nelements; u++)
 	{
 		HnswCandidate entry;
@@ -595,11 +579,12 @@ connect_islands(HnswBuildState *bs, uint32 *indegree)
 			continue;
 		}
 		islands++;
-		mark_reachable(bs, u, reached, queue);
+		hnsw_mark_reachable(u, reached, queue, out, numbered_neighbors, bs);
 	}
 	if (islands > 0 || stranded > 0)
 		elog(DEBUG1, "index \"%s\": linked %lld unreachable groups of elements, %lld left unreachable",
 			 RelationGetRelationName(bs->index), (long long) islands, (long long) stranded);
+	pfree(out);
 	pfree(queue);
 	pfree(reached);
 }

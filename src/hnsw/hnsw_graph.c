@@ -287,6 +287,39 @@ hnsw_search_round(HnswGraph *graph, HnswSearch *search, int ef, HnswCandidate *o
 }
 
 /*
+ * Mark everything reachable from start on layer 0, breadth first.  The
+ * caller numbers the elements 0..n-1 (reached and queue have n entries)
+ * and its neighbors() gives an element's layer-0 links in that numbering,
+ * leaving out those it does not number; out holds 2m entries.  CREATE
+ * INDEX walks its arrays with it, VACUUM the pages.
+ */
+void
+hnsw_mark_reachable(uint32 start, bool *reached, uint32 *queue, uint32 *out,
+					HnswNumberedNeighbors neighbors, void *arg)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	if (reached[start])
+		return;
+	reached[start] = true;
+	queue[tail++] = start;
+	while (head < tail)
+	{
+		int			n = neighbors(arg, queue[head++], out);
+
+		if ((head & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < n; j++)
+			if (!reached[out[j]])
+			{
+				reached[out[j]] = true;
+				queue[tail++] = out[j];
+			}
+	}
+}
+
+/*
  * The next round of a resumable search that started from a descent: when
  * everything reachable from where the descent landed is done, go on from
  * the entry point (unless the search has visited it already).  A layer's

@@ -414,37 +414,32 @@ live_index(nodeindex_hash *live, HnswNode node)
 	return e ? (int64) e->index : -1;
 }
 
-/* Mark what is reachable on layer 0 from start (breadth first). */
-static void
-mark_reachable(VacuumState *vs, LiveElements *le, nodeindex_hash *live, uint32 start,
-			   bool *reached, uint32 *queue, HnswNode *list)
+/* hnsw_mark_reachable()'s view of the pages: links to live elements */
+typedef struct LiveWalk
 {
-	uint32		head = 0,
-				tail = 0;
+	VacuumState *vs;
+	LiveElements *le;
+	nodeindex_hash *live;
+	HnswNode   *list;
+} LiveWalk;
 
-	if (reached[start])
-		return;
-	reached[start] = true;
-	queue[tail++] = start;
-	while (head < tail)
+static int
+live_neighbors(void *arg, uint32 element, uint32 *out)
+{
+	LiveWalk   *w = (LiveWalk *) arg;
+	int			n = hnsw_disk_read_layer(w->vs->index, w->vs->strategy,
+										 &w->le->neighbortids[element], 0, w->vs->meta.m, w->list);
+	int			count = 0;
+
+	vacuum_delay_point();
+	for (int j = 0; j < n; j++)
 	{
-		uint32		e = queue[head++];
-		int			n = hnsw_disk_read_layer(vs->index, vs->strategy, &le->neighbortids[e], 0,
-											 vs->meta.m, list);
+		int64		v = live_index(w->live, w->list[j]);
 
-		if ((head & 255) == 0)
-			vacuum_delay_point();
-		for (int j = 0; j < n; j++)
-		{
-			int64		v = live_index(live, list[j]);
-
-			if (v >= 0 && !reached[v])
-			{
-				reached[v] = true;
-				queue[tail++] = (uint32) v;
-			}
-		}
+		if (v >= 0)
+			out[count++] = (uint32) v;
 	}
+	return count;
 }
 
 /*
@@ -516,6 +511,8 @@ connect_unreachable(VacuumState *vs)
 	LiveElements le = {vs, palloc(sizeof(HnswNode) * 1024), palloc(sizeof(ItemPointerData) * 1024), 0, 1024};
 	HnswNode   *list = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
 	HnswNode   *updated = palloc(sizeof(HnswNode) * 2 * vs->meta.m);
+	uint32	   *out = palloc(sizeof(uint32) * 2 * vs->meta.m);
+	LiveWalk	walk;
 	HnswCandidate *found = palloc(sizeof(HnswCandidate) * Max(vs->meta.ef_construction, 1));
 	nodeindex_hash *live;
 	uint32	   *indegree;
@@ -542,6 +539,10 @@ connect_unreachable(VacuumState *vs)
 
 		nodeindex_insert(live, le.nodes[i], &present)->index = i;
 	}
+	walk.vs = vs;
+	walk.le = &le;
+	walk.live = live;
+	walk.list = list;
 	entry = live_index(live, hnsw_node_from_tid(&meta.entry));
 	if (entry < 0)
 		return le.count;		/* a concurrent change; the next VACUUM looks again */
@@ -549,7 +550,7 @@ connect_unreachable(VacuumState *vs)
 	queue = palloc_extended(sizeof(uint32) * le.count, MCXT_ALLOC_HUGE);
 
 	/* the common case: one walk finds everything */
-	mark_reachable(vs, &le, live, (uint32) entry, reached, queue, list);
+	hnsw_mark_reachable((uint32) entry, reached, queue, out, live_neighbors, &walk);
 	for (uint32 i = 0; i < le.count; i++)
 		stranded += !reached[i];
 	if (stranded == 0)
@@ -616,7 +617,7 @@ connect_unreachable(VacuumState *vs)
 	for (int round = 0;; round++)
 	{
 		memset(reached, 0, sizeof(bool) * le.count);
-		mark_reachable(vs, &le, live, (uint32) entry, reached, queue, list);
+		hnsw_mark_reachable((uint32) entry, reached, queue, out, live_neighbors, &walk);
 		stranded = 0;
 		for (uint32 u = 0; u < le.count; u++)
 			stranded += !reached[u];
@@ -685,7 +686,7 @@ connect_unreachable(VacuumState *vs)
 			if (!linked)
 				continue;
 			islands++;
-			mark_reachable(vs, &le, live, u, reached, queue, list);
+			hnsw_mark_reachable(u, reached, queue, out, live_neighbors, &walk);
 		}
 	}
 	hnsw_disk_graph_destroy(dg);
