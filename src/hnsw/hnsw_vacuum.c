@@ -12,8 +12,9 @@
  *	   of the layer for its own vector (as an insert would do), so the
  *	   graph stays navigable and recall does not decay under churn; a dead
  *	   entry point is replaced by the highest live element; then every
- *	   live element left without an incoming layer-0 link is linked from
- *	   its nearest neighbour;
+ *	   live element is made reachable from the entry point (pass 2b below,
+ *	   which a VACUUM with nothing to delete runs too, from
+ *	   amvacuumcleanup: inserts alone can cut elements off);
  *	3. mark the dead elements deleted (never returned again; their heap
  *	   TIDs are cleared before the heap line pointers can be reused).
  *
