@@ -570,6 +570,20 @@ copy_layer(HnswNeighborTuple ntup, int level, int m, HnswNode *out)
 	return n;
 }
 
+/* One layer of the neighbour list at tid on the pinned buffer buf; unpins it. */
+static int
+copy_layer_and_release(Relation index, Buffer buf, ItemPointer tid, int level, int m,
+					   HnswNode *out)
+{
+	int			n;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	n = copy_layer((HnswNeighborTuple) tuple_at(index, BufferGetPage(buf), tid, HNSW_NEIGHBOR_TUPLE),
+				   level, m, out);
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
 /*
  * One layer of the neighbour list at neighbortid, read from its page (no
  * node cache: VACUUM walks whole graphs with it).
@@ -578,17 +592,10 @@ int
 hnsw_disk_read_layer(Relation index, BufferAccessStrategy strategy, ItemPointer neighbortid,
 					 int level, int m, HnswNode *out)
 {
-	Buffer		buf;
-	int			n;
+	Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, ItemPointerGetBlockNumber(neighbortid),
+										 RBM_NORMAL, strategy);
 
-	buf = ReadBufferExtended(index, MAIN_FORKNUM, ItemPointerGetBlockNumber(neighbortid),
-							 RBM_NORMAL, strategy);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	n = copy_layer((HnswNeighborTuple) tuple_at(index, BufferGetPage(buf), neighbortid,
-												HNSW_NEIGHBOR_TUPLE),
-				   level, m, out);
-	UnlockReleaseBuffer(buf);
-	return n;
+	return copy_layer_and_release(index, buf, neighbortid, level, m, out);
 }
 
 /*
@@ -612,20 +619,13 @@ disk_neighbors(HnswGraph *graph, HnswNode node, int level, HnswNode *out)
 	HnswDiskGraph *dg = (HnswDiskGraph *) graph;
 	DiskNode   *entry = get_node(dg, node);
 	Buffer		buf;
-	Page		page;
-	int			n;
 
 	if (!entry->loaded)
 		load_node(dg, entry, dg->keep_vectors);
 	if (level > entry->level)
 		return 0;
 	buf = hnsw_read_buffer(dg->index, dg->hints, ItemPointerGetBlockNumber(&entry->neighbortid));
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	n = copy_layer((HnswNeighborTuple) tuple_at(dg->index, page, &entry->neighbortid, HNSW_NEIGHBOR_TUPLE),
-				   level, graph->m, out);
-	UnlockReleaseBuffer(buf);
-	return n;
+	return copy_layer_and_release(dg->index, buf, &entry->neighbortid, level, graph->m, out);
 }
 
 static bool

@@ -560,18 +560,10 @@ connect_unreachable(VacuumState *vs)
 	indegree = palloc_extended(sizeof(uint32) * le.count, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (uint32 i = 0; i < le.count; i++)
 	{
-		int			n = hnsw_disk_read_layer(vs->index, vs->strategy, &le.neighbortids[i], 0,
-											 vs->meta.m, list);
+		int			n = live_neighbors(&walk, i, out);
 
 		for (int j = 0; j < n; j++)
-		{
-			int64		v = live_index(live, list[j]);
-
-			if (v >= 0)
-				indegree[v]++;
-		}
-		if ((i & 255) == 0)
-			vacuum_delay_point();
+			indegree[out[j]]++;
 	}
 
 	dg = hnsw_disk_graph_create(vs->index, &meta, false);
@@ -586,18 +578,14 @@ connect_unreachable(VacuumState *vs)
 
 		if (indegree[i] > 0 || i == entry)
 			continue;
-		n = hnsw_disk_read_layer(vs->index, vs->strategy, &le.neighbortids[i], 0, vs->meta.m, list);
+		n = live_neighbors(&walk, i, out);
 		for (int j = 0; j < n; j++)
 		{
-			int64		v = live_index(live, list[j]);
-			float		d;
+			float		d = graph->pair_distance(graph, le.nodes[i], le.nodes[out[j]]);
 
-			if (v < 0)
-				continue;
-			d = graph->pair_distance(graph, le.nodes[i], list[j]);
 			if (nearest < 0 || d < best)
 			{
-				nearest = v;
+				nearest = out[j];
 				best = d;
 			}
 		}
@@ -755,6 +743,17 @@ mark_deleted(VacuumState *vs)
 	}
 }
 
+/* Start a VACUUM of the index (no dead elements known yet). */
+static void
+vacuum_state_init(VacuumState *vs, IndexVacuumInfo *info, MemoryContext context)
+{
+	memset(vs, 0, sizeof(*vs));
+	vs->index = info->index;
+	vs->strategy = info->strategy;
+	hnsw_meta_read(info->index, &vs->meta);
+	vs->dead = nodeset_create(context, 1024, NULL);
+}
+
 IndexBulkDeleteResult *
 hnsw_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				IndexBulkDeleteCallback callback, void *callback_state)
@@ -775,11 +774,7 @@ hnsw_bulkdelete_report(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	if (stats == NULL)
 		stats = MemoryContextAllocZero(old, sizeof(IndexBulkDeleteResult));
 
-	memset(&vs, 0, sizeof(vs));
-	vs.index = info->index;
-	vs.strategy = info->strategy;
-	hnsw_meta_read(info->index, &vs.meta);
-	vs.dead = nodeset_create(context, 1024, NULL);
+	vacuum_state_init(&vs, info, context);
 	vs.newly_dead_cap = 1024;
 	vs.newly_dead = palloc(sizeof(HnswNode) * vs.newly_dead_cap);
 
@@ -836,11 +831,7 @@ hnsw_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
 	context = AllocSetContextCreate(CurrentMemoryContext, "retrieval hnsw vacuum",
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
-	memset(&vs, 0, sizeof(vs));
-	vs.index = info->index;
-	vs.strategy = info->strategy;
-	hnsw_meta_read(info->index, &vs.meta);
-	vs.dead = nodeset_create(context, 16, NULL);
+	vacuum_state_init(&vs, info, context);
 	live = connect_unreachable(&vs);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
