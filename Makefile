@@ -61,6 +61,7 @@ QUANT_OBJS = \
 EMBED_OBJS = \
 	src/embed/embed_kernels_scalar.o \
 	src/embed/embed_kernels_avx2.o \
+	src/embed/embed_kernels_avx512.o \
 	src/embed/embed_kernels_dispatch.o \
 	src/embed/embed_ops.o \
 	src/embed/embed_json.o \
@@ -230,6 +231,7 @@ clean-model:
 # Standalone unit test of the embedding kernels (scalar vs AVX2 vs double).
 EXTRA_CLEAN += test/unit/test_embed_kernels
 EMBED_KERNEL_SRCS = src/embed/embed_kernels_scalar.c src/embed/embed_kernels_avx2.c \
+	src/embed/embed_kernels_avx512.c \
 	src/embed/embed_kernels_dispatch.c
 test/unit/test_embed_kernels: test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) -lm

@@ -8,8 +8,9 @@
  * packed keys and values), which is almost all of the work, and the
  * element-wise passes over activations (GELU, softmax, LayerNorm), which
  * were a quarter of a BERT pass when done with libm per element.  Like src/simd/ it is free
- * of PostgreSQL headers; the scalar set is the reference, the AVX2+FMA set
- * is compiled with per-function target attributes and chosen at run time.
+ * of PostgreSQL headers; the scalar set is the reference, the AVX2+FMA and
+ * AVX-512F sets are compiled with per-function target attributes and the
+ * best one the CPU supports is chosen at run time.
  *
  * Packed weights ("P16" layout, written by convert_use_lite.mjs): a K x N
  * matrix W (y = x W) is stored as N/16 panels; panel p holds, for k = 0..K-1,
@@ -57,7 +58,18 @@ typedef struct EmbedKernels
 extern const EmbedKernels embed_kernels_scalar;
 #if defined(__x86_64__) && defined(__GNUC__)
 extern const EmbedKernels embed_kernels_avx2;
+extern const EmbedKernels embed_kernels_avx512;
+
+/* The AVX2 element-wise kernels, which the AVX-512 set shares. */
+extern void embed_avx2_gelu(float *x, long n);
+extern void embed_avx2_softmax(float *row, int n, float scale);
+extern void embed_avx2_layer_norm(const float *x, long rows, int d,
+								  const float *scale, const float *bias,
+								  double eps, float *y);
 #endif
+
+/* Whether this CPU (and OS) can run the set. */
+extern int	embed_kernels_supported(const EmbedKernels *set);
 
 /* The fastest set this CPU supports (decided once, then cached). */
 extern const EmbedKernels *embed_kernels_best(void);

@@ -117,8 +117,8 @@ gelu256(__m256 x)
 	return _mm256_mul_ps(x, phi);
 }
 
-AVX2_TARGET static void
-avx2_gelu(float *x, long n)
+AVX2_TARGET void
+embed_avx2_gelu(float *x, long n)
 {
 	long		i = 0;
 
@@ -166,8 +166,8 @@ hsum256d(__m256d v)
  * The row is handled in whole vectors; a partial last vector goes through a
  * stack copy padded with -inf, whose exponentials are 0.
  */
-AVX2_TARGET static void
-avx2_softmax(float *row, int n, float scale)
+AVX2_TARGET void
+embed_avx2_softmax(float *row, int n, float scale)
 {
 	__m256		vs = _mm256_set1_ps(scale);
 	__m256		vmax = _mm256_set1_ps(-INFINITY);
@@ -212,8 +212,8 @@ avx2_softmax(float *row, int n, float scale)
 		row[j] = tail[j - full] * _mm256_cvtss_f32(vinv);
 }
 
-AVX2_TARGET static void
-avx2_layer_norm(const float *x, long rows, int d, const float *scale,
+AVX2_TARGET void
+embed_avx2_layer_norm(const float *x, long rows, int d, const float *scale,
 				const float *bias, double eps, float *y)
 {
 	int			full = d & ~7;
@@ -410,9 +410,9 @@ avx2_gemm(const float *X, int n, int K, const float *Wp,
 const EmbedKernels embed_kernels_avx2 = {
 	.name = "avx2",
 	.gemm = avx2_gemm,
-	.gelu = avx2_gelu,
-	.softmax = avx2_softmax,
-	.layer_norm = avx2_layer_norm,
+	.gelu = embed_avx2_gelu,
+	.softmax = embed_avx2_softmax,
+	.layer_norm = embed_avx2_layer_norm,
 };
 
 #endif							/* __x86_64__ && __GNUC__ */
