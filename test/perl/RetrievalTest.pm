@@ -329,9 +329,17 @@ sub start_primary_and_standby
 	$primary->init(allows_streaming => 1);
 	$primary->append_conf('postgresql.conf', $conf);
 	$primary->start;
+
+	# A physical slot, reserving WAL now: without it a primary that writes
+	# WAL faster than the walsender ships it (a bulk build, with
+	# wal_consistency_checking's page images) recycles segments the standby
+	# still needs, and the standby never catches up.
+	$primary->safe_psql('postgres',
+		"SELECT pg_create_physical_replication_slot('${name}_standby', true)");
 	$primary->backup('backup');
 	my $standby = PostgreSQL::Test::Cluster->new("${name}_standby");
 	$standby->init_from_backup($primary, 'backup', has_streaming => 1);
+	$standby->append_conf('postgresql.conf', "primary_slot_name = '${name}_standby'");
 	$standby->start;
 	return ($primary, $standby);
 }

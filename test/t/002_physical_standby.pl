@@ -20,23 +20,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use RetrievalTest;
 
 my $DIM = 16;
 my $q = '[' . join(',', map { ($_ * 37 % 11) / 2 } 1 .. $DIM) . ']';
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf(
-	'postgresql.conf', q{
+my ($primary, $standby) = start_primary_and_standby(
+	'vector', q{
 wal_consistency_checking = 'all'
 log_statement = none
 });
-$primary->start;
-$primary->backup('backup');
-
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'backup', has_streaming => 1);
-$standby->start;
 
 # --- workload on the primary --------------------------------------------------
 $primary->safe_psql(
