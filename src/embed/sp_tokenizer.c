@@ -22,6 +22,12 @@
  *
  * Pieces are found by hashing the UTF-8 bytes of every prefix of up to
  * max_piece_chars code points (FNV-1a, open addressing; 32 kB private).
+ * A bit set over the same hashes marks every prefix that some longer piece
+ * starts with; the scan at a position stops extending as soon as its prefix
+ * is not marked.  Collisions only set extra bits (a useless longer look),
+ * never clear one, so the result is exactly that of trying every length;
+ * most positions stop after two or three lookups instead of max_piece_chars
+ * (64 kB private).
  *
  * Early stop: if U+2581 only ever appears as the first character of a piece,
  * no lattice edge crosses a U+2581 position, so every path, and the best
@@ -47,6 +53,7 @@
 #define EMPTY_SLOT 0xFFFF
 #define FNV_OFFSET 14695981039346656037ULL
 #define FNV_PRIME 1099511628211ULL
+#define LONGER_BITS (1 << 19)
 
 static inline uint64
 fnv_extend(uint64 h, const uint8 *p, int n)
@@ -54,6 +61,23 @@ fnv_extend(uint64 h, const uint8 *p, int n)
 	for (int i = 0; i < n; i++)
 		h = (h ^ p[i]) * FNV_PRIME;
 	return h;
+}
+
+static inline void
+longer_set(SpTokenizer *tok, uint64 h)
+{
+	uint32		b = (uint32) (h >> 32) & tok->longer_mask;
+
+	tok->longer[b / 64] |= UINT64CONST(1) << (b % 64);
+}
+
+/* whether some piece may be longer than the prefix with hash h */
+static inline bool
+longer_maybe(const SpTokenizer *tok, uint64 h)
+{
+	uint32		b = (uint32) (h >> 32) & tok->longer_mask;
+
+	return (tok->longer[b / 64] >> (b % 64)) & 1;
 }
 
 void
@@ -83,6 +107,8 @@ sp_tokenizer_init(SpTokenizer *tok, int vocab_size, int first_piece,
 	tok->mask = size - 1;
 	tok->slots = palloc(size * sizeof(uint16));
 	memset(tok->slots, 0xFF, size * sizeof(uint16));
+	tok->longer_mask = LONGER_BITS - 1;
+	tok->longer = palloc0(LONGER_BITS / 8);
 
 	for (int id = 0; id < vocab_size; id++)
 	{
@@ -111,6 +137,18 @@ sp_tokenizer_init(SpTokenizer *tok, int vocab_size, int first_piece,
 			continue;
 		if (chars > tok->max_piece_chars)
 			tok->max_piece_chars = chars;
+
+		/* mark each proper prefix (at code point boundaries) as extensible */
+		{
+			uint64		h = FNV_OFFSET;
+
+			for (int i = 0; i < n; i++)
+			{
+				h = fnv_extend(h, p + i, 1);
+				if (i + 1 < n && (p[i + 1] & 0xC0) != 0x80)
+					longer_set(tok, h);
+			}
+		}
 
 		{
 			uint32		s = (uint32) fnv_extend(FNV_OFFSET, p, n) & tok->mask;
@@ -322,6 +360,8 @@ sp_tokenize(const SpTokenizer *tok, const char *utf8, int len, int max_tokens, i
 					words[s + l] = id;
 				}
 			}
+			if (!longer_maybe(tok, h))
+				break;
 		}
 		if (!found)
 		{

@@ -21,6 +21,8 @@ typedef struct SpTokenizer
 	/* private index, built at load */
 	uint16	   *slots;			/* open addressing, 0xFFFF = empty */
 	uint32		mask;
+	uint64	   *longer;			/* bit set: a piece extends this prefix hash */
+	uint32		longer_mask;	/* bits in longer - 1 */
 	uint8	   *js_length;		/* UTF-16 length of each piece (JS .length) */
 	int			max_piece_chars;	/* longest piece, in code points */
 	bool		boundary_safe;	/* U+2581 only ever starts a piece */

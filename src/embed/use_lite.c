@@ -123,6 +123,26 @@ use_lite_load(UseLiteModel *m, const char *path, const char *missing_hint)
 					  offsets, bytes, model_file_tensor_rows(f, "vocab.bytes"));
 }
 
+/*
+ * acc[i] += src[i]: the pooling sums.  restrict lets GCC vectorise it
+ * (per element the order of the additions is unchanged); as plain loops
+ * over the arena these were 2% of a pass.
+ */
+static inline void
+add_row(float *restrict acc, const float *restrict src, int n)
+{
+	for (int i = 0; i < n; i++)
+		acc[i] += src[i];
+}
+
+/* x0 = E[id] + (E[id] + timing[p]): the graph's own order of the sums */
+static inline void
+embed_row(float *restrict x0, const float *restrict e, const float *restrict t)
+{
+	for (int i = 0; i < 256; i++)
+		x0[i] = e[i] + (e[i] + t[i]);
+}
+
 void
 use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 				 const int *lens, float *out)
@@ -187,8 +207,7 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 			if (id < 0 || id >= USE_LITE_EMBED_ROWS)
 				elog(ERROR, "token id %d out of range", id);
 			e = m->tokens + (long) id * 256;
-			for (int i = 0; i < 256; i++)
-				xr[i] = e[i] + (e[i] + t[i]);
+			embed_row(xr, e, t);
 		}
 	}
 
@@ -232,10 +251,8 @@ use_lite_forward(const UseLiteModel *m, int nseq, const int32 *const *ids,
 
 			for (int p = 0; p < lens[s]; p++, r++)
 			{
-				for (int i = 0; i < 512; i++)
-					pr[i] += x[r * 512 + i];
-				for (int i = 0; i < USE_LITE_FFN; i++)
-					fr[i] += ff[r * USE_LITE_FFN + i];
+				add_row(pr, x + r * 512, 512);
+				add_row(fr, ff + r * USE_LITE_FFN, USE_LITE_FFN);
 			}
 			for (int i = 0; i < 512; i++)
 				pr[i] *= inv;
