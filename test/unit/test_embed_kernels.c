@@ -110,8 +110,8 @@ test_gemm(const EmbedKernels *k)
 static void
 test_identical(const EmbedKernels *a, const EmbedKernels *b)
 {
-	static const int shapes[][2] = {{16, 16}, {64, 48}, {256, 768}, {300, 80}, {512, 1536}, {1536, 512}, {72, 32}};
-	static const int rows[] = {1, 5, 11, 12, 13, 47, 48, 49, 65, 128, 130};
+	static const int shapes[][2] = {{16, 16}, {64, 48}, {256, 768}, {300, 80}, {512, 1536}, {1536, 512}, {72, 32}, {40, 144}, {384, 1152}};
+	static const int rows[] = {1, 2, 3, 5, 11, 12, 13, 47, 48, 49, 65, 128, 130};
 
 	for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++)
 	{
