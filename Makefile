@@ -233,7 +233,7 @@ EXTRA_CLEAN += test/unit/test_embed_kernels
 EMBED_KERNEL_SRCS = src/embed/embed_kernels_scalar.c src/embed/embed_kernels_avx2.c \
 	src/embed/embed_kernels_avx512.c \
 	src/embed/embed_kernels_dispatch.c
-test/unit/test_embed_kernels: test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h
+test/unit/test_embed_kernels: test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h src/embed/embed_kernels_approx.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_embed_kernels.c $(EMBED_KERNEL_SRCS) -lm
 
 unittest: unittest-embed
@@ -257,7 +257,7 @@ EXTRA_CLEAN += test/unit/test_sais test/unit/test_wavelet test/unit/test_fm_inde
 # Our GEMM against OpenBLAS (Debian libopenblas-dev), one thread: the
 # measurement behind "use a real BLAS if it wins" (docs/benchmarks.md).
 EXTRA_CLEAN += test/bench/embed_gemm_bench
-test/bench/embed_gemm_bench: test/bench/embed_gemm_bench.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h
+test/bench/embed_gemm_bench: test/bench/embed_gemm_bench.c $(EMBED_KERNEL_SRCS) src/embed/embed_kernels.h src/embed/embed_kernels_approx.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/bench/embed_gemm_bench.c $(EMBED_KERNEL_SRCS) -lopenblas -lm
 bench-gemm: test/bench/embed_gemm_bench
 	OPENBLAS_NUM_THREADS=1 ./test/bench/embed_gemm_bench

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "embed_kernels.h"
+#include "embed_kernels_approx.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -55,25 +56,25 @@
 AVX2_TARGET static inline __attribute__((always_inline)) __m256
 exp256(__m256 x)
 {
-	__m256		under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
+	__m256		under = _mm256_cmp_ps(x, _mm256_set1_ps(EXP_MIN), _CMP_LT_OQ);
 	__m256		n,
 				r,
 				p;
 	__m256i		e;
 
-	x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
-	x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
-	n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+	x = _mm256_min_ps(x, _mm256_set1_ps(EXP_MAX));
+	x = _mm256_max_ps(x, _mm256_set1_ps(EXP_MIN));
+	n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
 						_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 	/* r = x - n ln2, ln2 split in two so that n * hi is exact */
-	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-	p = _mm256_set1_ps(1.9875691500e-4f);
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_HI), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(EXP_LN2_LO), r);
+	p = _mm256_set1_ps(EXP_P5);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P1));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P0));
 	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
 	e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
 	p = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
@@ -88,8 +89,8 @@ gelu256(__m256 x)
 	const __m256 half = _mm256_set1_ps(0.5f);
 	/* z = |x|/sqrt 2, at most 10 (erfc(10) < 1e-44; z^2 must not overflow) */
 	__m256		z = _mm256_min_ps(_mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), x),
-												_mm256_set1_ps(0.70710678118654752f)),
-								  _mm256_set1_ps(10.0f));
+												_mm256_set1_ps(INV_SQRT2)),
+								  _mm256_set1_ps(ERFC_Z_MAX));
 	__m256		t = _mm256_div_ps(one, _mm256_fmadd_ps(half, z, one));
 	__m256		p,
 				zz,
@@ -97,16 +98,16 @@ gelu256(__m256 x)
 				erfc,
 				phi;
 
-	p = _mm256_set1_ps(0.17087277f);
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+	p = _mm256_set1_ps(ERFC_Q9);
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q8));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q7));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q6));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q5));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q4));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q3));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q2));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q1));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(ERFC_Q0));
 	/* -z^2 as hi + lo (FMA), so the exponent's rounding stays ~1 ulp of e^. */
 	zz = _mm256_mul_ps(z, z);
 	zzlo = _mm256_fmsub_ps(z, z, zz);

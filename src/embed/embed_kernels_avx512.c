@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "embed_kernels.h"
+#include "embed_kernels_approx.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -52,24 +53,24 @@
 AVX512_TARGET static inline __attribute__((always_inline)) __m512
 exp512(__m512 x)
 {
-	__mmask16	under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.33654f), _CMP_LT_OQ);
+	__mmask16	under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_MIN), _CMP_LT_OQ);
 	__m512		n,
 				r,
 				p;
 	__m512i		e;
 
-	x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
-	x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
-	n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+	x = _mm512_min_ps(x, _mm512_set1_ps(EXP_MAX));
+	x = _mm512_max_ps(x, _mm512_set1_ps(EXP_MIN));
+	n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)),
 							 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-	p = _mm512_set1_ps(1.9875691500e-4f);
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), x);
+	r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), r);
+	p = _mm512_set1_ps(EXP_P5);
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P4));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P3));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P2));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P1));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(EXP_P0));
 	p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
 	e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
 	p = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
@@ -83,8 +84,8 @@ gelu512(__m512 x)
 	const __m512 one = _mm512_set1_ps(1.0f);
 	const __m512 half = _mm512_set1_ps(0.5f);
 	__m512		z = _mm512_min_ps(_mm512_mul_ps(_mm512_abs_ps(x),
-												_mm512_set1_ps(0.70710678118654752f)),
-								  _mm512_set1_ps(10.0f));
+												_mm512_set1_ps(INV_SQRT2)),
+								  _mm512_set1_ps(ERFC_Z_MAX));
 	__m512		t = _mm512_div_ps(one, _mm512_fmadd_ps(half, z, one));
 	__m512		p,
 				zz,
@@ -94,16 +95,16 @@ gelu512(__m512 x)
 	__mmask16	negative = _mm512_test_epi32_mask(_mm512_castps_si512(x),
 												  _mm512_set1_epi32((int) 0x80000000));
 
-	p = _mm512_set1_ps(0.17087277f);
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+	p = _mm512_set1_ps(ERFC_Q9);
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q8));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q7));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q6));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q5));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q4));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q3));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q2));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q1));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(ERFC_Q0));
 	zz = _mm512_mul_ps(z, z);
 	zzlo = _mm512_fmsub_ps(z, z, zz);
 	erfc = _mm512_mul_ps(t, exp512(_mm512_sub_ps(_mm512_sub_ps(p, zz), zzlo)));
