@@ -60,9 +60,7 @@ extern const EmbedKernels embed_kernels_scalar;
 extern const EmbedKernels embed_kernels_avx2;
 extern const EmbedKernels embed_kernels_avx512;
 
-/* The AVX2 element-wise kernels, which the AVX-512 set shares. */
-extern void embed_avx2_gelu(float *x, long n);
-extern void embed_avx2_softmax(float *row, int n, float scale);
+/* The AVX2 LayerNorm, which the AVX-512 set shares. */
 extern void embed_avx2_layer_norm(const float *x, long rows, int d,
 								  const float *scale, const float *bias,
 								  double eps, float *y);

@@ -118,8 +118,8 @@ gelu256(__m256 x)
 	return _mm256_mul_ps(x, phi);
 }
 
-AVX2_TARGET void
-embed_avx2_gelu(float *x, long n)
+AVX2_TARGET static void
+avx2_gelu(float *x, long n)
 {
 	long		i = 0;
 
@@ -167,8 +167,8 @@ hsum256d(__m256d v)
  * The row is handled in whole vectors; a partial last vector goes through a
  * stack copy padded with -inf, whose exponentials are 0.
  */
-AVX2_TARGET void
-embed_avx2_softmax(float *row, int n, float scale)
+AVX2_TARGET static void
+avx2_softmax(float *row, int n, float scale)
 {
 	__m256		vs = _mm256_set1_ps(scale);
 	__m256		vmax = _mm256_set1_ps(-INFINITY);
@@ -411,8 +411,8 @@ avx2_gemm(const float *X, int n, int K, const float *Wp,
 const EmbedKernels embed_kernels_avx2 = {
 	.name = "avx2",
 	.gemm = avx2_gemm,
-	.gelu = embed_avx2_gelu,
-	.softmax = embed_avx2_softmax,
+	.gelu = avx2_gelu,
+	.softmax = avx2_softmax,
 	.layer_norm = embed_avx2_layer_norm,
 };
 

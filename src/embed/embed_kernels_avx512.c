@@ -376,7 +376,6 @@ avx512_gemm(const float *X, int n, int K, const float *Wp,
 {
 	const int	panels = N / 16;
 	const long	pstride = (long) K * 16;
-	long		pfstride;
 
 	if (n == 1)
 	{
@@ -401,6 +400,7 @@ avx512_gemm(const float *X, int n, int K, const float *Wp,
 				const float *bp = bias ? bias + 16 * p : NULL;
 				const float *next;
 				int			next_np;
+				long		pfstride;
 
 				/* the next pair's slice, or the next K chunk's first pair */
 				if (p + 2 < panels)

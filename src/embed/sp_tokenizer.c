@@ -138,9 +138,13 @@ sp_tokenizer_init(SpTokenizer *tok, int vocab_size, int first_piece,
 		if (chars > tok->max_piece_chars)
 			tok->max_piece_chars = chars;
 
-		/* mark each proper prefix (at code point boundaries) as extensible */
+		/*
+		 * Hash the piece byte by byte, marking each proper prefix (at code
+		 * point boundaries) as extensible on the way.
+		 */
 		{
 			uint64		h = FNV_OFFSET;
+			uint32		s;
 
 			for (int i = 0; i < n; i++)
 			{
@@ -148,10 +152,7 @@ sp_tokenizer_init(SpTokenizer *tok, int vocab_size, int first_piece,
 				if (i + 1 < n && (p[i + 1] & 0xC0) != 0x80)
 					longer_set(tok, h);
 			}
-		}
-
-		{
-			uint32		s = (uint32) fnv_extend(FNV_OFFSET, p, n) & tok->mask;
+			s = (uint32) h & tok->mask;
 
 			/* insert or overwrite (duplicate piece: the later id wins) */
 			for (;; s = (s + 1) & tok->mask)

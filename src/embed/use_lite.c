@@ -55,6 +55,7 @@ use_lite_load(UseLiteModel *m, const char *path, const char *missing_hint)
 	ModelFile  *f = &m->file;
 	const uint32 *offsets;
 	const uint8 *bytes;
+	const float *inv_timescales;
 
 	model_file_open(f, path, missing_hint);
 	if (strncmp(f->header->arch, "use-lite", sizeof(f->header->arch)) != 0 ||
@@ -66,7 +67,7 @@ use_lite_load(UseLiteModel *m, const char *path, const char *missing_hint)
 
 	m->tokens = model_file_tensor(f, "embed.tokens", MODEL_DT_F32, MODEL_LAYOUT_ROWMAJOR,
 								  USE_LITE_EMBED_ROWS, 256);
-	m->inv_timescales = vec(f, "embed.inv_timescales", 128);
+	inv_timescales = vec(f, "embed.inv_timescales", 128);
 
 	/*
 	 * The sinusoidal timing signal of every position, once: 32k sin/cos per
@@ -77,7 +78,7 @@ use_lite_load(UseLiteModel *m, const char *path, const char *missing_hint)
 	for (int p = 0; p < USE_LITE_MAX_TOKENS; p++)
 		for (int i = 0; i < 128; i++)
 		{
-			float		ang = (float) p * m->inv_timescales[i];
+			float		ang = (float) p * inv_timescales[i];
 
 			m->timing[p * 256 + i] = (float) sin((double) ang);
 			m->timing[p * 256 + 128 + i] = (float) cos((double) ang);

@@ -45,7 +45,6 @@ typedef struct UseLiteModel
 {
 	ModelFile	file;
 	const float *tokens;		/* [8002][256] token embeddings */
-	const float *inv_timescales;	/* [128] */
 	float	   *timing;			/* [128 positions][256]: sin | cos, at load */
 	UseLiteLayer layers[USE_LITE_LAYERS];
 	const float *head_w,
